@@ -1,0 +1,7 @@
+"""Workloads: dataset + model + loss + metrics, registered by name."""
+
+from playbook.workloads import synthetic  # noqa: F401  (registers)
+from playbook.workloads.base import MAXIMIZE, MINIMIZE, Dataset, Split, Workload
+from playbook.workloads.registry import get, names, register
+
+__all__ = ["MAXIMIZE", "MINIMIZE", "Dataset", "Split", "Workload", "get", "names", "register"]
