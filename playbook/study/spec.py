@@ -1,0 +1,433 @@
+"""A study's declaration, validated against its baseline before anything runs.
+
+A study config names the **scientific** hyperparameters (values to compare; the
+cross product of several keys), the **nuisance** search space (optimised for
+each scientific value), optional study-wide overrides of the baseline, the
+budget (trials per scientific value), the designer, and the metric and its
+goal. Every baseline key not named is **fixed** (Playbook, "Identifying
+scientific, nuisance, and fixed hyperparameters").
+
+`StudySpec.from_config` checks everything a user can get wrong in a config and
+raises a one-line `ConfigError` naming the key and what would be valid.
+`StudySpec.trials` turns designer points into trials. This module does no I/O
+beyond loading the baseline config file and trains nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ml_collections import ConfigDict
+
+from playbook import config as config_lib
+from playbook import designers
+from playbook import search as hp
+from playbook.errors import ConfigError, closest
+
+GOALS = ("minimize", "maximize")
+MAX_BUDGET = 10_000  # trials per scientific value; beyond this is a typo, not a study.
+# Playbook: "Never tune max_train_steps inside a study"; these keys define the trial's length.
+NEVER_NUISANCE = ("max_train_steps",)
+
+
+def define(*, baseline: str | ConfigDict, scientific: Mapping[str, Sequence[Any]],
+           nuisance: Mapping[str, Any], budget: int, metric: str = "",
+           goal: str = "", designer: str = "halton", seed: int = 0,
+           fixed: Mapping[str, Any] | None = None, name: str = "",
+           description: str = "") -> ConfigDict:
+    """A study config, written with dotted names (`'model.width': [64, 256]`).
+
+    `baseline` is a config file path (relative to the study file, then to the
+    working directory; `FILE:ARG` passes an argument) or a ConfigDict.
+    `metric` defaults to the workload's default validation metric; `goal` to
+    the metric's direction.
+    """
+    c = ConfigDict()
+    c.name = name
+    c.description = description
+    c.baseline = baseline
+    c.scientific = _nest(scientific)
+    c.nuisance = _nest(nuisance)
+    c.fixed = _nest(fixed or {})
+    c.budget = budget
+    c.designer = designer
+    c.metric = metric
+    c.goal = goal
+    c.seed = seed
+    return c
+
+
+def _nest(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """{'model.width': v} -> {'model': {'width': v}} (ConfigDict rejects dotted keys)."""
+    out: dict[str, Any] = {}
+    for dotted, value in flat.items():
+        *parents, leaf = str(dotted).split(".")
+        node = out
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"'{dotted}' is given both as a value and as a section")
+        node[leaf] = list(value) if isinstance(value, tuple) else value
+    return out
+
+
+def _flatten(tree: Any, is_leaf, prefix: str = "") -> dict[str, Any]:
+    items: dict[str, Any] = {}
+    if tree is None:
+        return items
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if is_leaf(value):
+            items[name] = value
+        elif isinstance(value, (Mapping, ConfigDict)):
+            items.update(_flatten(value, is_leaf, name + "."))
+        else:
+            items[name] = value
+    return items
+
+
+def _is_spec_leaf(value: Any) -> bool:
+    return isinstance(value, (hp.Spec, hp.Branches)) or (
+        isinstance(value, (Mapping, ConfigDict)) and "kind" in value)
+
+
+def _is_values_leaf(value: Any) -> bool:
+    return not isinstance(value, (Mapping, ConfigDict))
+
+
+@dataclasses.dataclass(frozen=True)
+class Trial:
+    """One trial of a study: its id, scientific and nuisance values, and its point."""
+
+    trial_id: str
+    index: int            # position in the designer's sequence
+    scientific: dict[str, Any]
+    nuisance: dict[str, Any]
+    point: tuple[float, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"trial_id": self.trial_id, "scientific": self.scientific,
+                "nuisance": self.nuisance}
+
+
+@dataclasses.dataclass(frozen=True)
+class StudySpec:
+    name: str
+    description: str
+    baseline: ConfigDict
+    scientific: tuple[tuple[str, tuple[Any, ...]], ...]
+    nuisance: dict[str, hp.Spec | hp.Branches]
+    fixed: dict[str, Any]
+    budget: int
+    designer: str
+    metric: str
+    goal: str
+    seed: int
+
+    # -- construction -----------------------------------------------------------------
+
+    @classmethod
+    def from_config(cls, study: ConfigDict, study_path: str | None = None) -> StudySpec:
+        """Parses and validates a study config; ConfigError on the first problem."""
+        known = {"name", "description", "baseline", "scientific", "nuisance", "fixed", "budget",
+                 "designer", "metric", "goal", "seed"}
+        for key in study.keys():
+            if key not in known:
+                raise ConfigError(f"unknown study field '{key}'{closest(key, known)}; "
+                                  f"valid fields: {', '.join(sorted(known))}")
+        for key in ("baseline", "scientific", "nuisance", "budget"):
+            if key not in study or study[key] is None:
+                raise ConfigError(f"the study config has no '{key}'; see configs/studies/ for "
+                                  f"examples")
+        baseline = _load_baseline(study.baseline, study_path)
+        fixed = _flatten(study.get("fixed", None) or {}, lambda v: False)
+        for key, value in fixed.items():
+            _check_key(baseline, key, "fixed")
+            baseline = config_lib.with_values(baseline, {key: value})
+        scientific = _parse_scientific(baseline, study.scientific)
+        nuisance = _parse_nuisance(baseline, study.nuisance)
+        for key, _ in scientific:
+            if key in nuisance:
+                raise ConfigError(f"'{key}' is both scientific and nuisance; give it one role "
+                                  f"(compare its values as scientific, or search it as nuisance)")
+        for key in fixed:
+            if key in nuisance or key in dict(scientific):
+                raise ConfigError(f"'{key}' is both fixed and "
+                                  f"{'nuisance' if key in nuisance else 'scientific'}; "
+                                  f"give it one role")
+        spec = cls(
+            name=str(study.get("name", "") or _stem(study_path)),
+            description=str(study.get("description", "")),
+            baseline=baseline,
+            scientific=scientific,
+            nuisance=nuisance,
+            fixed=fixed,
+            budget=_parse_budget(study.budget),
+            designer=str(study.get("designer", "halton") or "halton"),
+            metric="",
+            goal="",
+            seed=_parse_int("seed", study.get("seed", 0)),
+        )
+        designers.create(spec.designer, 0, 0)  # Unknown designer names fail here.
+        metric, goal = _resolve_metric(baseline, str(study.get("metric", "") or ""),
+                                       str(study.get("goal", "") or ""))
+        spec = dataclasses.replace(spec, metric=metric, goal=goal)
+        spec._check_conditions()
+        return spec
+
+    @classmethod
+    def load(cls, path: str, overrides: Sequence[str] = ()) -> StudySpec:
+        """Loads and validates the study config file at `path`."""
+        return cls.from_config(config_lib.load(path, overrides), path)
+
+    # -- the trials -------------------------------------------------------------------
+
+    @property
+    def dimensions(self) -> list[hp.Dimension]:
+        return hp.dimensions(self.nuisance)
+
+    def scientific_values(self) -> list[dict[str, Any]]:
+        """Every combination of scientific values, in declaration order."""
+        keys = [k for k, _ in self.scientific]
+        return [dict(zip(keys, combo, strict=True))
+                for combo in itertools.product(*(v for _, v in self.scientific))]
+
+    def trials(self, points: Sequence[Sequence[float]], start_index: int = 0) -> list[Trial]:
+        """Trials for designer points `start_index, start_index + 1, ...`.
+
+        Paired design: every scientific value is trained at the same nuisance
+        points, so comparisons between scientific values are not confounded by
+        where each happened to sample (less noisy than independent samples for
+        the same budget). Trial ids number points first, then scientific values.
+        """
+        combos = self.scientific_values()
+        dims = self.dimensions
+        trials = []
+        for offset, point in enumerate(points):
+            index = start_index + offset
+            for s, scientific in enumerate(combos):
+                context = _context(self.baseline, scientific)
+                nuisance = hp.assign(dims, point, context)
+                trials.append(Trial(trial_id=f"{index * len(combos) + s:04d}", index=index,
+                                    scientific=scientific, nuisance=nuisance,
+                                    point=tuple(float(u) for u in point)))
+        return trials
+
+    def new_designer(self) -> designers.Designer:
+        return designers.create(self.designer, len(self.dimensions), self.seed)
+
+    def trial_config(self, trial: Trial) -> ConfigDict:
+        """The baseline with the trial's scientific and nuisance values set."""
+        values = {**trial.scientific, **trial.nuisance}
+        if "metric" in self.baseline:
+            # Each trial keeps its best checkpoint by the study's metric.
+            values["metric"] = self.metric
+        return config_lib.with_values(self.baseline, values)
+
+    # -- serialisation ----------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "baseline": config_lib.to_dict(self.baseline),
+            "scientific": {k: list(v) for k, v in self.scientific},
+            "nuisance": {k: s.to_dict() for k, s in self.nuisance.items()},
+            "fixed": self.fixed,
+            "budget": self.budget,
+            "designer": self.designer,
+            "metric": self.metric,
+            "goal": self.goal,
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> StudySpec:
+        return cls(
+            name=d["name"], description=d.get("description", ""),
+            baseline=ConfigDict(d["baseline"]),
+            scientific=tuple((k, tuple(v)) for k, v in d["scientific"].items()),
+            nuisance={k: hp.spec_from_any(s) for k, s in d["nuisance"].items()},
+            fixed=dict(d.get("fixed", {})), budget=int(d["budget"]), designer=d["designer"],
+            metric=d["metric"], goal=d["goal"], seed=int(d["seed"]))
+
+    # -- validation helpers -----------------------------------------------------------
+
+    def _possible_values(self, key: str) -> tuple[Any, ...] | None:
+        """Values `key` can take in this study, or None when any value is possible."""
+        sci = dict(self.scientific)
+        if key in sci:
+            return sci[key]
+        if key in self.nuisance:
+            spec = self.nuisance[key]
+            if isinstance(spec, (hp.Choice, hp.Discrete)):
+                return spec.values
+            return None
+        return (config_lib.get(self.baseline, key),)
+
+    def _check_conditions(self) -> None:
+        for key, spec in self.nuisance.items():
+            specs = [b for _, b in spec.branches] if isinstance(spec, hp.Branches) else [spec]
+            for branch in specs:
+                for cond_key, values in branch.when:
+                    if cond_key == key:
+                        raise ConfigError(f"'{key}' has a condition on itself")
+                    if not config_lib.has(self.baseline, cond_key):
+                        _check_key(self.baseline, cond_key, f"the condition of '{key}'")
+                    possible = self._possible_values(cond_key)
+                    if possible is None:
+                        continue
+                    for value in values:
+                        if value not in possible:
+                            raise ConfigError(
+                                f"'{key}' is conditioned on {cond_key}={value!r}, a value "
+                                f"'{cond_key}' never takes in this study; its values: "
+                                f"{list(possible)}")
+
+
+def _stem(path: str | None) -> str:
+    return os.path.splitext(os.path.basename(path))[0] if path else "study"
+
+
+def _load_baseline(baseline: Any, study_path: str | None) -> ConfigDict:
+    if isinstance(baseline, ConfigDict):
+        return baseline
+    if not isinstance(baseline, str) or not baseline:
+        raise ConfigError(f"'baseline' must be a config file path or a ConfigDict, got {baseline!r}")
+    file, _, arg = baseline.partition(":")
+    candidates = []
+    if study_path and not os.path.isabs(file):
+        candidates.append(os.path.join(os.path.dirname(os.path.abspath(study_path)), file))
+    candidates.append(file)
+    for candidate in candidates:
+        if os.path.isfile(candidate):
+            return config_lib.load(candidate + (f":{arg}" if arg else ""))
+    raise ConfigError(f"baseline config '{file}' not found (looked in: {', '.join(candidates)}); "
+                      f"give a path relative to the study file or the working directory")
+
+
+def _check_key(baseline: ConfigDict, key: str, role: str) -> None:
+    if not config_lib.has(baseline, key):
+        raise ConfigError(f"{role} key '{key}' is not in the baseline config"
+                          f"{closest(key, config_lib.flat_keys(baseline))}")
+
+
+def _fits(baseline_value: Any, value: Any) -> bool:
+    return config_lib._fits(baseline_value, value)
+
+
+def _parse_scientific(baseline: ConfigDict, tree: Any) -> tuple[tuple[str, tuple[Any, ...]], ...]:
+    flat = _flatten(tree, _is_values_leaf)
+    if not flat:
+        raise ConfigError("'scientific' names no hyperparameter; give at least one, e.g. "
+                          "scientific={'optimizer': ['nesterov', 'adamw']}")
+    items = []
+    for key, values in flat.items():
+        _check_key(baseline, key, "scientific")
+        if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+            raise ConfigError(f"scientific '{key}' must list the values to compare, e.g. "
+                              f"[{values!r}, ...]; got {values!r}")
+        values = tuple(values)
+        if not values:
+            raise ConfigError(f"scientific '{key}' lists no values; give at least one")
+        if len(set(map(repr, values))) != len(values):
+            raise ConfigError(f"scientific '{key}' lists a value twice: {list(values)}")
+        current = config_lib.get(baseline, key)
+        for value in values:
+            if not _fits(current, value):
+                raise ConfigError(f"scientific '{key}' value {value!r} is a "
+                                  f"{type(value).__name__} but the baseline's '{key}' is "
+                                  f"{current!r} ({type(current).__name__}); give "
+                                  f"{type(current).__name__} values")
+        items.append((key, values))
+    return tuple(items)
+
+
+def _parse_nuisance(baseline: ConfigDict, tree: Any) -> dict[str, hp.Spec | hp.Branches]:
+    flat = _flatten(tree, _is_spec_leaf)
+    nuisance: dict[str, hp.Spec | hp.Branches] = {}
+    for key, raw in flat.items():
+        _check_key(baseline, key, "nuisance")
+        if key in NEVER_NUISANCE:
+            raise ConfigError(f"'{key}' cannot be a nuisance hyperparameter (Playbook: never tune "
+                              f"max_train_steps inside a study); fix it in the baseline or make "
+                              f"it scientific")
+        spec = hp.spec_from_any(raw)
+        branches = spec.branches if isinstance(spec, hp.Branches) else ((None, spec),)
+        for value, branch in branches:
+            label = key if value is None else f"{key}@{spec.key}={value}"
+            branch.check(label)
+            _check_spec_type(baseline, key, label, branch)
+        nuisance[key] = spec
+    return nuisance
+
+
+def _check_spec_type(baseline: ConfigDict, key: str, label: str, spec: hp.Spec) -> None:
+    current = config_lib.get(baseline, key)
+    if current is None:
+        return
+    if isinstance(spec, hp.Float) and (isinstance(current, bool) or
+                                       not isinstance(current, float)):
+        hint = ("hp.int_range" if isinstance(current, int) and not isinstance(current, bool)
+                else "hp.choice")
+        raise ConfigError(f"nuisance '{label}' is a real range but the baseline's '{key}' is "
+                          f"{current!r} ({type(current).__name__}); use {hint}")
+    if isinstance(spec, hp.Int) and (isinstance(current, bool) or
+                                     not isinstance(current, (int, float))):
+        raise ConfigError(f"nuisance '{label}' is an integer range but the baseline's '{key}' "
+                          f"is {current!r} ({type(current).__name__}); use hp.choice")
+    if isinstance(spec, (hp.Choice, hp.Discrete)):
+        for value in spec.values:
+            if not _fits(current, value):
+                raise ConfigError(f"nuisance '{label}' value {value!r} is a "
+                                  f"{type(value).__name__} but the baseline's '{key}' is "
+                                  f"{current!r} ({type(current).__name__})")
+
+
+def _parse_budget(budget: Any) -> int:
+    if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
+        raise ConfigError(f"'budget' (trials per scientific value) must be a positive integer, "
+                          f"got {budget!r}")
+    if budget > MAX_BUDGET:
+        raise ConfigError(f"'budget' of {budget} trials per scientific value exceeds "
+                          f"{MAX_BUDGET}; split the search into rounds")
+    return budget
+
+
+def _parse_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"'{name}' must be an integer, got {value!r}")
+    return value
+
+
+def _resolve_metric(baseline: ConfigDict, metric: str, goal: str) -> tuple[str, str]:
+    """The selection metric (`valid/<name>`) and its goal, checked against the workload."""
+    from playbook import workloads  # Imports JAX; only needed once a baseline is known.
+
+    workload = workloads.get(baseline.get("workload", None))
+    if not metric:
+        metric = str(baseline.get("metric", "") or f"valid/{workload.default_metric}")
+    split, _, name = metric.partition("/")
+    valid = [f"valid/{m}" for m in workload.metric_goals]
+    if split != "valid" or name not in workload.metric_goals:
+        raise ConfigError(f"metric '{metric}' is not a validation metric of workload "
+                          f"'{workload.name}'{closest(metric, valid)}; valid metrics: "
+                          f"{', '.join(valid)}")
+    expected = workload.metric_goals[name]
+    if goal and goal not in GOALS:
+        raise ConfigError(f"'goal' must be one of {', '.join(GOALS)}, got '{goal}'")
+    if goal and goal != expected:
+        raise ConfigError(f"goal '{goal}' contradicts metric '{metric}', which workload "
+                          f"'{workload.name}' defines to {expected}; drop 'goal' or use '{expected}'")
+    return metric, expected
+
+
+def _context(baseline: ConfigDict, scientific: Mapping[str, Any]) -> dict[str, Any]:
+    """Values conditions can refer to: the baseline's leaves, overridden by scientific values."""
+    context = {key: config_lib.get(baseline, key) for key in config_lib.flat_keys(baseline)}
+    context.update(scientific)
+    return context

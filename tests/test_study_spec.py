@@ -1,0 +1,154 @@
+"""Study declarations: roles, trials, serialisation, and every validation error."""
+
+import pytest
+
+from playbook import config as config_lib
+from playbook import search as hp
+from playbook.errors import ConfigError
+from playbook.study import StudySpec, define
+
+
+@pytest.fixture
+def baseline(root):
+    return config_lib.load(str(root / "configs" / "synthetic_mlp.py"))
+
+
+def study(baseline, **kw):
+    args = dict(baseline=baseline, scientific={"optimizer": ["nesterov", "adamw"]},
+                nuisance={"learning_rate": hp.log(1e-4, 1e-1)}, budget=3)
+    args.update(kw)
+    return StudySpec.from_config(define(**args))
+
+
+def test_unnamed_baseline_keys_are_fixed_and_trials_set_their_values(baseline):
+    spec = study(baseline, scientific={"model.width": [16, 64]},
+                 nuisance={"learning_rate": hp.log(1e-4, 1e-1)}, fixed={"max_train_steps": 50})
+    trials = spec.trials(spec.new_designer().suggest(spec.budget))
+    assert [t.trial_id for t in trials] == ["0000", "0001", "0002", "0003", "0004", "0005"]
+    assert [t.scientific["model.width"] for t in trials] == [16, 64] * 3
+    config = spec.trial_config(trials[1])
+    assert config.model.width == 64
+    assert config.learning_rate == trials[1].nuisance["learning_rate"]
+    assert config.max_train_steps == 50          # the study's fixed override
+    assert config.model.depth == baseline.model.depth   # untouched: fixed
+    assert baseline.model.width == 32            # the baseline itself is not modified
+
+
+def test_scientific_values_are_paired_on_the_same_nuisance_points(baseline):
+    spec = study(baseline, nuisance={"learning_rate": hp.log(1e-4, 1e-1),
+                                     "weight_decay": hp.log(1e-6, 1e-2)})
+    trials = spec.trials(spec.new_designer().suggest(spec.budget))
+    for a, b in zip(trials[::2], trials[1::2]):
+        assert a.nuisance == b.nuisance
+        assert a.scientific != b.scientific
+
+
+def test_several_scientific_keys_enumerate_their_cross_product(baseline):
+    spec = study(baseline, scientific={"optimizer": ["nesterov", "adamw"],
+                                       "model.depth": [1, 2, 3]})
+    combos = spec.scientific_values()
+    assert len(combos) == 6
+    assert combos[0] == {"optimizer": "nesterov", "model.depth": 1}
+    assert len(spec.trials(spec.new_designer().suggest(2))) == 12
+
+
+def test_conditional_nuisance_only_exists_for_its_branch(baseline):
+    spec = study(baseline, nuisance={
+        "learning_rate": hp.branches("optimizer", {"nesterov": hp.log(1e-2, 1.0),
+                                                   "adamw": hp.log(1e-5, 1e-3)}),
+        "momentum": hp.reverse_log(0.8, 0.99, when={"optimizer": "nesterov"}),
+        "b1": hp.reverse_log(0.8, 0.99, when={"optimizer": "adamw"})})
+    for trial in spec.trials(spec.new_designer().suggest(5)):
+        if trial.scientific["optimizer"] == "nesterov":
+            assert set(trial.nuisance) == {"learning_rate", "momentum"}
+            assert 1e-2 <= trial.nuisance["learning_rate"] <= 1.0
+        else:
+            assert set(trial.nuisance) == {"learning_rate", "b1"}
+            assert 1e-5 <= trial.nuisance["learning_rate"] <= 1e-3
+
+
+def test_spec_round_trips_through_its_json_form(baseline):
+    spec = study(baseline, nuisance={
+        "learning_rate": hp.branches("optimizer", {"nesterov": hp.log(1e-2, 1.0),
+                                                   "adamw": hp.log(1e-5, 1e-3)}),
+        "model.width": hp.int_range(8, 64, "log")})
+    again = StudySpec.from_dict(spec.to_dict())
+    assert again.to_dict() == spec.to_dict()
+    points = spec.new_designer().suggest(3)
+    assert [t.to_dict() for t in again.trials(points)] == [t.to_dict() for t in spec.trials(points)]
+
+
+def test_metric_and_goal_default_from_the_workload(baseline):
+    spec = study(baseline, metric="valid/accuracy")
+    assert (spec.metric, spec.goal) == ("valid/accuracy", "maximize")
+    assert study(baseline).goal == "minimize"
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(scientific={"optimiser": ["adamw"]}),
+     "scientific key 'optimiser' is not in the baseline config (did you mean 'optimizer'?)"),
+    (dict(nuisance={"learning_rat": hp.log(1e-4, 1e-1)}),
+     "nuisance key 'learning_rat' is not in the baseline config (did you mean 'learning_rate'?)"),
+    (dict(nuisance={"model.widht": hp.int_range(8, 64)}),
+     "(did you mean 'model.width'?)"),
+    (dict(nuisance={"optimizer": hp.choice(["sgd", "adam"])}),
+     "'optimizer' is both scientific and nuisance; give it one role"),
+    (dict(nuisance={"learning_rate": hp.log(1e-1, 1e-4)}),
+     "range of 'learning_rate' is inverted: [0.1, 0.0001]"),
+    (dict(nuisance={"learning_rate": hp.linear(0.1, 0.1)}),
+     "range of 'learning_rate' is empty"),
+    (dict(nuisance={"learning_rate": hp.log(0.0, 1e-1)}),
+     "log range of 'learning_rate' must be > 0, got [0.0, 0.1]"),
+    (dict(nuisance={"weight_decay": hp.log(-1e-3, 1e-1)}),
+     "log range of 'weight_decay' must be > 0"),
+    (dict(nuisance={"momentum": hp.reverse_log(0.8, 0.99, when={"optimizer": "nesterv"})}),
+     "'momentum' is conditioned on optimizer='nesterv', a value 'optimizer' never takes in "
+     "this study; its values: ['nesterov', 'adamw']"),
+    (dict(nuisance={"learning_rate": hp.branches("optimizer", {"sgd": hp.log(1e-3, 1.0)})}),
+     "conditioned on optimizer='sgd'"),
+    (dict(scientific={"model.width": [16, "wide"]}),
+     "scientific 'model.width' value 'wide' is a str but the baseline's 'model.width' is 32 (int)"),
+    (dict(nuisance={"model.width": hp.log(8.0, 64.0)}),
+     "nuisance 'model.width' is a real range but the baseline's 'model.width' is 32 (int); "
+     "use hp.int_range"),
+    (dict(nuisance={"model.activation": hp.linear(0.0, 1.0)}),
+     "use hp.choice"),
+    (dict(nuisance={"model.activation": hp.choice(["relu", 3])}),
+     "value 3 is a int but the baseline's 'model.activation' is 'relu' (str)"),
+    (dict(nuisance={"max_train_steps": hp.int_range(100, 1000)}),
+     "never tune max_train_steps inside a study"),
+    (dict(scientific={"optimizer": []}), "scientific 'optimizer' lists no values"),
+    (dict(scientific={"optimizer": "adamw"}), "scientific 'optimizer' must list the values"),
+    (dict(budget=0), "'budget' (trials per scientific value) must be a positive integer, got 0"),
+    (dict(budget=10**9), "exceeds 10000"),
+    (dict(designer="grid"), "unknown designer 'grid'; valid designers: halton"),
+    (dict(metric="valid/eror_rate"),
+     "metric 'valid/eror_rate' is not a validation metric of workload 'synthetic' (did you mean "
+     "'valid/error_rate'?)"),
+    (dict(metric="valid/accuracy", goal="minimize"), "goal 'minimize' contradicts"),
+    (dict(fixed={"bach_size": 64}), "fixed key 'bach_size' is not in the baseline config"),
+    (dict(fixed={"learning_rate": 0.1}), "'learning_rate' is both fixed and nuisance"),
+])
+def test_invalid_study_is_a_one_line_config_error(baseline, kwargs, message):
+    with pytest.raises(ConfigError) as e:
+        study(baseline, **kwargs)
+    assert message in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_unknown_study_field_is_named(baseline):
+    config = define(baseline=baseline, scientific={"optimizer": ["adamw"]},
+                    nuisance={}, budget=2)
+    config.budgett = 3
+    with pytest.raises(ConfigError, match="unknown study field 'budgett' \\(did you mean 'budget'"):
+        StudySpec.from_config(config)
+
+
+def test_missing_baseline_file_is_named(tmp_path):
+    path = tmp_path / "s.py"
+    path.write_text("from playbook.study import define\n"
+                    "def get_config():\n"
+                    "    return define(baseline='nope.py', scientific={'seed': [0]},"
+                    " nuisance={}, budget=1)\n")
+    with pytest.raises(ConfigError, match="baseline config 'nope.py' not found"):
+        StudySpec.load(str(path))
