@@ -42,7 +42,33 @@ def _parser() -> argparse.ArgumentParser:
                        help="print the trials (scientific and nuisance values) without training")
     study.add_argument("--format", choices=("text", "json"), default="text",
                        help="output format of --dry_run")
+    _executor_args(study)
+    study.add_argument("--retry_failed", action="store_true",
+                       help="run trials recorded as failed again")
+
+    status = sub.add_parser("status", help="counts of trials per scientific value, best so far")
+    status.add_argument("study_dir")
+
+    rerun = sub.add_parser(
+        "rerun", help="rerun the best trials with new seeds to measure trial variance")
+    rerun.add_argument("study_dir")
+    rerun.add_argument("--top", type=int, default=1, help="best trials per scientific value")
+    rerun.add_argument("--seeds", type=int, default=3, help="new seeds per trial")
+    _executor_args(rerun)
     return parser
+
+
+def _executor_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--executor", choices=("inline", "processes", "ray"), default="inline",
+                        help="where trials run: in this process, in local worker processes "
+                             "(one per GPU, or --workers CPU workers), or on a Ray cluster")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="worker processes (processes) or local Ray CPUs (ray)")
+    parser.add_argument("--ray_address", default=None,
+                        help="address of an existing Ray cluster (default: start a local one)")
+    parser.add_argument("--cpus_per_trial", type=float, default=1.0, help="Ray CPUs per trial")
+    parser.add_argument("--gpus_per_trial", type=float, default=0.0, help="Ray GPUs per trial")
+    parser.add_argument("--no_progress", action="store_true", help="no progress bar")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -59,6 +85,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return train_main.run(args.config, extra, args.workdir)
         if args.command == "study":
             return _study(args, extra)
+        if extra:
+            parser.error(f"{args.command} takes no --config overrides")
+        if args.command == "status":
+            return _status(args.study_dir)
+        if args.command == "rerun":
+            return _rerun(args)
     except ConfigError as e:
         print(f"playbook: error: {e}", file=sys.stderr)
         return EXIT_CONFIG_ERROR
@@ -78,7 +110,74 @@ def _study(args: argparse.Namespace, overrides: Sequence[str]) -> int:
         else:
             print(_trials_table(spec, trials))
         return 0
-    raise ConfigError("running a study is not available in this version; use --dry_run")
+    from playbook.study import runner
+    from playbook.study.store import StudyStore
+
+    store = StudyStore(args.workdir)
+    spec = runner.prepare(store, spec)
+    if args.retry_failed:
+        runner.reset_failed(store, spec)
+    _execute(store, spec, args)
+    print(_best_table(store, spec))
+    return 0
+
+
+def _execute(store, spec, args) -> None:
+    from playbook.study import executors, runner
+    from playbook.study.progress import ProgressBar
+
+    executor = executors.create(args.executor, workers=args.workers, address=args.ray_address,
+                                num_cpus=args.cpus_per_trial, num_gpus=args.gpus_per_trial)
+    if args.no_progress:
+        runner.run(store, spec, executor)
+    else:
+        with ProgressBar(store, spec):
+            runner.run(store, spec, executor)
+
+
+def _best_table(store, spec) -> str:
+    from playbook.study import runner
+
+    lines = [f"best trial per scientific value ({spec.metric}, {spec.goal}):"]
+    for scientific, best in runner.best_per_scientific(store, spec):
+        name = runner.describe(scientific)
+        if best is None:
+            lines.append(f"  {name}: no finished trial")
+        else:
+            lines.append(f"  {name}: {best.objective:.4g} (trial {best.trial_id}, step "
+                         f"{best.best_step}; {runner.describe(best.nuisance)})")
+    return "\n".join(lines)
+
+
+def _status(study_dir: str) -> int:
+    from playbook.study import runner
+    from playbook.study.store import StudyStore
+
+    store = StudyStore(study_dir)
+    spec = runner.load_spec(store)
+    print(f"study '{spec.name}' in {store.root}: metric {spec.metric} ({spec.goal}), "
+          f"budget {spec.budget} per scientific value, designer {spec.designer}")
+    header = f"{'scientific':<32} {'pending':>7} {'running':>7} {'done':>5} {'diverged':>8} " \
+             f"{'failed':>6}  best"
+    print(header)
+    for scientific, tally, best in runner.counts(store, spec):
+        best_text = f"{best.objective:.4g} ({best.trial_id})" if best else "-"
+        print(f"{runner.describe(scientific):<32} {tally['pending']:>7} {tally['running']:>7} "
+              f"{tally['done']:>5} {tally['diverged']:>8} {tally['failed']:>6}  {best_text}")
+    return 0
+
+
+def _rerun(args) -> int:
+    from playbook.study import runner
+    from playbook.study.store import StudyStore
+
+    store = StudyStore(args.study_dir)
+    spec = runner.load_spec(store)
+    created = runner.rerun(store, spec, args.top, args.seeds)
+    print(f"{len(created)} seed reruns added: {' '.join(created) if created else '(none new)'}")
+    _execute(store, spec, args)
+    print(_best_table(store, spec))
+    return 0
 
 
 def _trials_table(spec, trials) -> str:

@@ -34,11 +34,13 @@ def load(path: str, overrides: Sequence[str] = ()) -> ConfigDict:
     for item in overrides:
         if not item.startswith("--config."):
             raise ConfigError(f"unexpected argument '{item}'; overrides look like --config.KEY=VALUE")
+    argv = ["playbook", f"--config={path}", *overrides]
     flag_values = flags.FlagValues()
+    # sys_argv is explicit: by default config_flags also reads overrides from sys.argv.
     config_flags.DEFINE_config_file("config", None, "config file", flag_values=flag_values,
-                                    lock_config=False)
+                                    lock_config=False, sys_argv=argv)
     try:
-        flag_values(["playbook", f"--config={path}", *overrides])
+        flag_values(argv)
         config = flag_values.config
     except flags.Error as e:
         raise ConfigError(_flag_error_message(str(e), path)) from None
