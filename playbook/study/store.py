@@ -1,0 +1,245 @@
+"""A study directory on disk: its files, atomic writes, trial claims, and trial states.
+
+Layout (everything in open formats; nothing is unpickled or executed on load):
+
+    STUDY_DIR/study.json                 the validated spec, designer state
+    STUDY_DIR/trials/<id>/trial.json     scientific + nuisance values, point, seed, repeats
+    STUDY_DIR/trials/<id>/config.json    the trial's full resolved config
+    STUDY_DIR/trials/<id>/result.json    written by the trial when it ends
+    STUDY_DIR/trials/<id>/lock           held (flock) while a runner trains the trial
+    STUDY_DIR/trials/<id>/attempts.jsonl one line per start of the trial
+
+A trial is claimed with an exclusive, non-blocking `flock` on its lock file, so
+two runners never train the same trial, and a runner killed mid-trial releases
+its claim with its process. This module does no training.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import json
+import os
+import re
+import socket
+import tempfile
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from playbook.errors import ConfigError
+
+STATUSES = ("pending", "running", "done", "diverged", "failed")
+FINISHED = ("done", "diverged")
+_TRIAL_ID = re.compile(r"^[0-9]{4,}(-seed[0-9]+)?$")
+
+
+def write_json_atomic(path: str, obj: Any) -> None:
+    """Writes JSON so a reader sees the old file or the new one, never half of one."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=directory)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(obj, f, indent=1, sort_keys=False, allow_nan=True)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def read_json(path: str) -> dict | None:
+    """The JSON object in `path`, or None if it is missing or unreadable (half-written)."""
+    try:
+        with open(path) as f:
+            obj = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
+def check_trial_id(trial_id: str) -> str:
+    """Trial ids are generated, never user paths: reject anything that could escape the study."""
+    if not _TRIAL_ID.match(trial_id):
+        raise ConfigError(f"'{trial_id}' is not a trial id; ids look like 0007 or 0007-seed1")
+    return trial_id
+
+
+@dataclasses.dataclass(frozen=True)
+class TrialRecord:
+    """A trial as stored in its trial.json, with its current state read from disk."""
+
+    trial_id: str
+    index: int                 # position in the designer's sequence; -1 for reruns
+    scientific: dict[str, Any]
+    nuisance: dict[str, Any]
+    point: tuple[float, ...]
+    seed: int
+    repeats: str | None        # the trial a seed rerun repeats
+    status: str = "pending"
+    objective: float | None = None
+    best_step: int | None = None
+    steps: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"trial_id": self.trial_id, "index": self.index, "scientific": self.scientific,
+                "nuisance": self.nuisance, "point": list(self.point), "seed": self.seed,
+                "repeats": self.repeats}
+
+
+class StudyStore:
+    """Reads and writes one study directory."""
+
+    def __init__(self, study_dir: str):
+        self.root = os.path.abspath(study_dir)
+        self.trials_dir = os.path.join(self.root, "trials")
+
+    # -- paths ------------------------------------------------------------------------
+
+    @property
+    def study_json(self) -> str:
+        return os.path.join(self.root, "study.json")
+
+    def trial_dir(self, trial_id: str) -> str:
+        return os.path.join(self.trials_dir, check_trial_id(trial_id))
+
+    def exists(self) -> bool:
+        return os.path.exists(self.study_json)
+
+    # -- study.json -------------------------------------------------------------------
+
+    def read_study(self) -> dict:
+        if not self.exists():
+            raise ConfigError(f"'{self.root}' is not a study directory (no study.json); create "
+                              f"one with `playbook study --config STUDY --workdir DIR`")
+        study = read_json(self.study_json)
+        if study is None or "spec" not in study:
+            raise ConfigError(f"'{self.study_json}' is unreadable or not a study file; restore it "
+                              f"from a backup or rerun the study config into a new directory")
+        return study
+
+    def write_study(self, study: dict) -> None:
+        write_json_atomic(self.study_json, study)
+
+    @contextlib.contextmanager
+    def study_lock(self) -> Iterator[None]:
+        """Serialises study creation and trial generation between runners."""
+        os.makedirs(self.root, exist_ok=True)
+        with open(os.path.join(self.root, ".study.lock"), "a") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+    # -- trials -----------------------------------------------------------------------
+
+    def write_trial(self, record: TrialRecord, config: dict) -> None:
+        """Creates a trial's directory; an existing trial.json is never overwritten."""
+        path = self.trial_dir(record.trial_id)
+        os.makedirs(path, exist_ok=True)
+        if read_json(os.path.join(path, "trial.json")) is not None:
+            return
+        write_json_atomic(os.path.join(path, "config.json"), config)
+        write_json_atomic(os.path.join(path, "trial.json"), record.to_json())
+
+    def trial_ids(self) -> list[str]:
+        if not os.path.isdir(self.trials_dir):
+            return []
+        return sorted(name for name in os.listdir(self.trials_dir) if _TRIAL_ID.match(name)
+                      and os.path.exists(os.path.join(self.trials_dir, name, "trial.json")))
+
+    def read_trial(self, trial_id: str, metric: str) -> TrialRecord | None:
+        path = self.trial_dir(trial_id)
+        meta = read_json(os.path.join(path, "trial.json"))
+        if meta is None:
+            return None
+        record = TrialRecord(
+            trial_id=trial_id, index=int(meta.get("index", -1)),
+            scientific=dict(meta.get("scientific", {})), nuisance=dict(meta.get("nuisance", {})),
+            point=tuple(meta.get("point", ())), seed=int(meta.get("seed", 0)),
+            repeats=meta.get("repeats"))
+        result = read_json(os.path.join(path, "result.json"))
+        if result is not None and result.get("status") in ("done", "diverged", "failed"):
+            return dataclasses.replace(
+                record, status=result["status"], objective=objective(result, metric),
+                best_step=result.get("best_step"), steps=int(result.get("steps") or 0))
+        status = "running" if self.is_claimed(trial_id) else "pending"
+        return dataclasses.replace(record, status=status, steps=last_step(path))
+
+    def trials(self, metric: str) -> list[TrialRecord]:
+        records = (self.read_trial(t, metric) for t in self.trial_ids())
+        return [r for r in records if r is not None]
+
+    # -- claims -----------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def claim(self, trial_id: str) -> Iterator[bool]:
+        """Yields True while this process holds the trial, False if another runner does."""
+        path = os.path.join(self.trial_dir(trial_id), "lock")
+        with open(path, "a") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+    def is_claimed(self, trial_id: str) -> bool:
+        path = os.path.join(self.trial_dir(trial_id), "lock")
+        if not os.path.exists(path):
+            return False
+        with open(path, "a") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(f, fcntl.LOCK_UN)
+            return False
+
+    def record_attempt(self, trial_id: str) -> None:
+        line = json.dumps({"time": time.time(), "host": socket.gethostname(), "pid": os.getpid()})
+        with open(os.path.join(self.trial_dir(trial_id), "attempts.jsonl"), "a") as f:
+            f.write(line + "\n")
+
+    def attempts(self, trial_id: str) -> int:
+        try:
+            with open(os.path.join(self.trial_dir(trial_id), "attempts.jsonl")) as f:
+                return sum(1 for line in f if line.strip())
+        except OSError:
+            return 0
+
+
+def objective(result: dict, metric: str) -> float | None:
+    """A finished trial's objective: its best validation value of `metric` during training."""
+    if result.get("status") != "done":
+        return None  # Diverged and failed trials are infeasible.
+    best = result.get("best") or {}
+    for key in (metric, metric.split("/", 1)[-1]):
+        if key in best and best[key] is not None:
+            return float(best[key])
+    return None
+
+
+def last_step(trial_dir: str) -> int:
+    """The last step recorded in a trial's metrics.jsonl (0 if none); tolerates a torn line."""
+    path = os.path.join(trial_dir, "metrics.jsonl")
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 4096))
+            lines = f.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return 0
+    for line in reversed(lines):
+        try:
+            return int(json.loads(line)["step"])
+        except (ValueError, KeyError, TypeError):
+            continue
+    return 0
