@@ -1,0 +1,213 @@
+"""Where a trial's training metrics go: an append-only `metrics.jsonl`, TensorBoard
+event files, and a progress line on the terminal.
+
+`metrics.jsonl` is the record the analysis reads: one JSON object per
+`write(step, scalars)`, e.g. `{"step": 100, "train/loss": 0.41}`, appended and
+flushed, never rewritten, so a trial that resumes keeps appending to the same
+file. Non-finite values (a diverged loss) are written as `null`, which keeps
+every line strict JSON; `read_metrics` and pandas read them back as NaN.
+TensorBoard events go to `workdir/tensorboard/` through clu's `metric_writers`
+when TensorFlow is installed, else through tensorboardX. Only process 0 should
+write (`enabled=False` elsewhere). This module computes no metrics.
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib.util
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, TextIO
+
+METRICS_FILE = "metrics.jsonl"
+TENSORBOARD_DIR = "tensorboard"
+
+
+class MetricsWriter:
+    """Appends scalars to `workdir/metrics.jsonl` and to TensorBoard events."""
+
+    def __init__(self, workdir: str | os.PathLike, enabled: bool = True):
+        self.path = os.path.join(os.fspath(workdir), METRICS_FILE)
+        self.enabled = enabled
+        self._file: TextIO | None = None
+        self._tensorboard = None
+        if enabled:
+            os.makedirs(os.fspath(workdir), exist_ok=True)
+            _drop_partial_last_line(self.path)
+            self._file = open(self.path, "a", encoding="utf-8")  # Closed by close().
+            self._tensorboard = _tensorboard_writer(os.path.join(os.fspath(workdir),
+                                                                 TENSORBOARD_DIR))
+
+    def write(self, step: int, scalars: Mapping[str, Any]) -> None:
+        """Records `scalars` (floats or scalar arrays, read here) at `step`."""
+        if not self.enabled:
+            return
+        values = {k: float(v) for k, v in scalars.items()}
+        record = {"step": int(step), **{k: v if math.isfinite(v) else None
+                                        for k, v in values.items()}}
+        self._file.write(json.dumps(record, allow_nan=False) + "\n")
+        self._file.flush()
+        self._tensorboard.write_scalars(int(step), values)
+
+    def write_hparams(self, hparams: Mapping[str, Any]) -> None:
+        """Records a trial's hyperparameters (flat dict) for TensorBoard's HParams tab."""
+        if self.enabled:
+            self._tensorboard.write_hparams({k: v if isinstance(v, (bool, int, float, str))
+                                             else str(v) for k, v in hparams.items()})
+
+    def flush(self) -> None:
+        if self.enabled:
+            self._file.flush()
+            self._tensorboard.flush()
+
+    def close(self) -> None:
+        if self.enabled and self._file is not None:
+            self._file.close()
+            self._tensorboard.close()
+            self._file = None
+
+    def __enter__(self) -> MetricsWriter:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+def read_records(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """Every record of a metrics.jsonl in file order, nulls as NaN.
+
+    A truncated last line (a process killed mid-write) is skipped; a malformed
+    line elsewhere is a ValueError naming it.
+    """
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().split("\n")
+    records = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            if number == len(lines):  # No newline after it: the write never finished.
+                break
+            raise ValueError(f"{path}:{number} is not a JSON object: {line[:80]!r}") from None
+        records.append({k: math.nan if v is None else v for k, v in record.items()})
+    return records
+
+
+def read_metrics(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """One dict per step, in step order, merging that step's records.
+
+    A later record overrides an earlier one's keys: after a resumption from an
+    earlier checkpoint, the rerun's values are the ones that count.
+    """
+    by_step: dict[int, dict[str, Any]] = {}
+    for record in read_records(path):
+        by_step.setdefault(int(record["step"]), {}).update(record)
+    return [by_step[step] for step in sorted(by_step)]
+
+
+def _drop_partial_last_line(path: str) -> None:
+    """Cuts an unfinished last record, so that appending cannot glue onto it."""
+    if not os.path.exists(path):
+        return
+    with open(path, "rb+") as f:
+        data = f.read()
+        if data and not data.endswith(b"\n"):
+            f.truncate(data.rfind(b"\n") + 1)
+
+
+def _tensorboard_writer(logdir: str):
+    """clu's TensorFlow summary writer when TensorFlow is installed, else tensorboardX."""
+    # clu.metric_writers imports TensorFlow at import time: import it only if present.
+    if importlib.util.find_spec("tensorflow") is not None:
+        from clu import metric_writers
+
+        return metric_writers.SummaryWriter(logdir)
+    return _TensorboardX(logdir)
+
+
+class _TensorboardX:
+    """The part of clu's MetricWriter interface used here, on tensorboardX."""
+
+    def __init__(self, logdir: str):
+        import tensorboardX
+
+        self._writer = tensorboardX.SummaryWriter(logdir=logdir, flush_secs=10)
+
+    def write_scalars(self, step: int, scalars: Mapping[str, float]) -> None:
+        for tag, value in scalars.items():
+            self._writer.add_scalar(tag, value, global_step=step)
+
+    def write_hparams(self, hparams: Mapping[str, Any]) -> None:
+        from tensorboardX.summary import hparams as hparams_summaries
+
+        # Into this run's own event file; tensorboardX's add_hparams would open a new run.
+        for summary in hparams_summaries(dict(hparams), {}):
+            self._writer.file_writer.add_summary(summary)
+
+    def flush(self) -> None:
+        self._writer.flush()
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+class Progress:
+    """A progress line on stderr: step, steps/s, ETA and the latest loss.
+
+    On a terminal the line is redrawn in place at most every `interval_s`
+    (default 1 s); otherwise a plain line is printed at most every 10 s.
+    """
+
+    def __init__(self, total_steps: int, stream: TextIO | None = None,
+                 interval_s: float | None = None, enabled: bool = True,
+                 clock: Callable[[], float] = time.monotonic):
+        self.total_steps = total_steps
+        self.stream = sys.stderr if stream is None else stream
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.interval_s = interval_s if interval_s is not None else 1.0 if self.tty else 10.0
+        self.enabled, self._clock = enabled, clock
+        self._last: tuple[float, int] | None = None
+        self._drawn = False
+
+    def update(self, step: int, loss: Any = None) -> None:
+        """Reports reaching `step`; `loss` (a device scalar is fine) is read only
+        when a line is printed, so calling this every step costs no sync."""
+        if not self.enabled:
+            return
+        now = self._clock()
+        if self._last is None:
+            self._last = (now, step)
+            return
+        then, last_step = self._last
+        if now - then < self.interval_s or step <= last_step:
+            return
+        self._last = (now, step)
+        self._print(self._line(step, (step - last_step) / (now - then), loss))
+
+    def _line(self, step: int, rate: float, loss: Any) -> str:
+        eta = datetime.timedelta(seconds=round(max(self.total_steps - step, 0) / rate))
+        line = (f"step {step}/{self.total_steps} ({100 * step / self.total_steps:.0f}%)"
+                f"  {rate:.1f} steps/s  ETA {eta}")
+        return line if loss is None else f"{line}  loss {float(loss):.4g}"
+
+    def _print(self, line: str) -> None:
+        if self.tty:
+            # Clear the rest of the previous, possibly longer, line.
+            self.stream.write("\r" + line + "\x1b[K")
+            self._drawn = True
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        """Ends a redrawn line so that later output starts on a fresh one."""
+        if self._drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._drawn = False
