@@ -1,0 +1,70 @@
+"""Specifications of playbook.models: builders read the `model` config section
+and every model maps a batch to logits [batch, num_classes]."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from ml_collections import ConfigDict
+
+from playbook import models
+from playbook.errors import ConfigError
+
+
+def _init_apply(model, x):
+    # Jitted: one compilation is faster on CPU than compiling each op eagerly.
+    params = jax.jit(model.init)(jax.random.key(0), x)
+    return params, jax.jit(model.apply)(params, x)
+
+
+def test_mlp_maps_a_batch_to_logits():
+    model = models.build(ConfigDict(dict(name="mlp", width=16, depth=2)), num_classes=10)
+    _, logits = _init_apply(model, jnp.ones((5, 40)))
+    assert logits.shape == (5, 10)
+
+
+def test_cnn1d_adds_a_channel_axis_to_two_dimensional_inputs():
+    cfg = ConfigDict(dict(name="cnn1d", channels=8, depth=2, kernel_size=3, width=16))
+    model = models.build(cfg, num_classes=10)
+    params, logits = _init_apply(model, jnp.ones((4, 40)))
+    assert logits.shape == (4, 10)
+    assert params["params"]["Conv_0"]["kernel"].shape == (3, 1, 8)  # kernel, in, out
+    # Two stride-2 pools take length 40 to 10: the head sees 10 * 8 features.
+    assert params["params"]["Dense_0"]["kernel"].shape == (80, 16)
+
+
+def test_cnn1d_accepts_inputs_that_already_have_channels():
+    cfg = ConfigDict(dict(name="cnn1d", channels=4, depth=1, kernel_size=5, width=0))
+    params, logits = _init_apply(models.build(cfg, num_classes=3), jnp.ones((2, 12, 2)))
+    assert logits.shape == (2, 3)
+    assert params["params"]["Conv_0"]["kernel"].shape == (5, 2, 4)
+    assert "Dense_1" not in params["params"]  # width 0: logits straight from conv features
+
+
+def test_cnn1d_deeper_than_the_input_is_long_still_works():
+    cfg = ConfigDict(dict(name="cnn1d", channels=4, depth=5, kernel_size=3, width=8))
+    _, logits = _init_apply(models.build(cfg, num_classes=10), jnp.ones((3, 5)))
+    assert logits.shape == (3, 10) and bool(jnp.all(jnp.isfinite(logits)))
+
+
+def test_cnn1d_defaults_fill_unset_keys():
+    model = models.build(ConfigDict(dict(name="cnn1d")), num_classes=10)
+    assert (model.channels, model.depth, model.kernel_size, model.width) == (32, 2, 5, 128)
+
+
+def test_dropout_is_active_only_in_training():
+    cfg = ConfigDict(dict(name="cnn1d", channels=4, depth=1, kernel_size=3, width=32,
+                          dropout=0.5))
+    model = models.build(cfg, num_classes=10)
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(2, 20)), jnp.float32)
+    params, eval_logits = _init_apply(model, x)
+    np.testing.assert_array_equal(eval_logits, model.apply(params, x, train=False))
+    train_logits = model.apply(params, x, train=True, rngs={"dropout": jax.random.key(1)})
+    assert not np.allclose(train_logits, eval_logits)
+
+
+def test_unknown_model_name_lists_known_models():
+    with pytest.raises(ConfigError, match=r"unknown model.name 'cnn'.*known models: cnn1d, mlp"):
+        models.build(ConfigDict(dict(name="cnn")), num_classes=10)
