@@ -50,9 +50,9 @@ def define(*, baseline: str | ConfigDict, scientific: Mapping[str, Sequence[Any]
     c.name = name
     c.description = description
     c.baseline = baseline
-    c.scientific = _nest(scientific)
-    c.nuisance = _nest(nuisance)
-    c.fixed = _nest(fixed or {})
+    c.scientific = _nest(scientific, "scientific")
+    c.nuisance = _nest(nuisance, "nuisance", specs=True)
+    c.fixed = _nest(fixed or {}, "fixed")
     c.budget = budget
     c.designer = designer
     c.metric = metric
@@ -61,18 +61,37 @@ def define(*, baseline: str | ConfigDict, scientific: Mapping[str, Sequence[Any]
     return c
 
 
-def _nest(flat: Mapping[str, Any]) -> dict[str, Any]:
+def _nest(tree: Any, field: str, specs: bool = False) -> dict[str, Any]:
     """{'model.width': v} -> {'model': {'width': v}} (ConfigDict rejects dotted keys)."""
     out: dict[str, Any] = {}
-    for dotted, value in flat.items():
-        *parents, leaf = str(dotted).split(".")
+    for dotted, value in _dotted_items(tree, field, specs):
+        *parents, leaf = dotted.split(".")
         node = out
         for part in parents:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise ConfigError(f"'{dotted}' is given both as a value and as a section")
-        node[leaf] = list(value) if isinstance(value, tuple) else value
+        if leaf in node:
+            raise ConfigError(f"{field} '{dotted}' is given twice (or both as a value and as a "
+                              f"section); give each key once")
+        node[leaf] = value
     return out
+
+
+def _dotted_items(tree: Any, field: str, specs: bool, prefix: str = ""):
+    """(dotted name, value) for each leaf of nested dicts. With `specs`, a dict with a
+    'kind' is a spec in dict form, made a spec here so its own keys stay as they are."""
+    if not isinstance(tree, Mapping):
+        raise ConfigError(f"'{prefix.rstrip('.') or field}' must be a dict of dotted names to "
+                          f"values, e.g. {{'model.width': ...}}; got {tree!r}")
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value and not (specs and "kind" in value):
+            yield from _dotted_items(value, field, specs, f"{name}.")
+        elif isinstance(value, Mapping) and specs and "kind" in value:
+            yield name, hp.spec_from_any(value)
+        else:
+            yield name, list(value) if isinstance(value, tuple) else value
 
 
 def _flatten(tree: Any, is_leaf, prefix: str = "") -> dict[str, Any]:

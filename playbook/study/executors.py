@@ -1,0 +1,147 @@
+"""Executors: where a study's trials run.
+
+- `inline` (default): one after another in this process; compiled programs
+  are reused across trials of the same structure (see playbook.train.loop).
+- `processes`: a pool of worker processes, one per local GPU (each sees only
+  its own device through CUDA_VISIBLE_DEVICES) or N CPU workers.
+- `ray`: Ray tasks on an existing cluster (`address`) or a local one; results
+  go to the study directory, which must be a path every node can reach.
+
+Every executor calls `runner.run_trial(study_dir, trial_id)`, which claims the
+trial with a file lock: a trial is never trained twice at once, whichever
+runners, processes or nodes ask for it.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing
+import os
+import shutil
+import subprocess
+from collections.abc import Callable, Sequence
+
+from playbook.errors import ConfigError
+
+NAMES = ("inline", "processes", "ray")
+
+
+class Inline:
+    slots = 1
+
+    def map(self, study_dir: str, trial_ids: Sequence[str],
+            on_update: Callable[[], None] | None = None) -> dict[str, str]:
+        from playbook.study.runner import run_trial
+
+        statuses = {}
+        for trial_id in trial_ids:
+            statuses[trial_id] = run_trial(study_dir, trial_id)
+            if on_update:
+                on_update()
+        return statuses
+
+
+def local_gpus() -> list[str]:
+    """Ids of local NVIDIA GPUs, without initialising JAX in this (parent) process."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return [d for d in visible.split(",") if d.strip() and d.strip() != "-1"]
+    if shutil.which("nvidia-smi") is None:
+        return []
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [str(i) for i, line in enumerate(out.stdout.splitlines()) if line.startswith("GPU ")]
+
+
+def _init_worker(devices) -> None:
+    device = devices.get()
+    if device is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = device
+
+
+def _run(study_dir: str, trial_id: str) -> str:
+    from playbook.study.runner import run_trial
+
+    return run_trial(study_dir, trial_id)
+
+
+class Processes:
+    """One worker process per local GPU, or `workers` CPU processes."""
+
+    def __init__(self, workers: int | None = None):
+        gpus = local_gpus()
+        self.devices: list[str | None] = list(gpus) if gpus else [None] * (workers or 2)
+        if workers:
+            self.devices = self.devices[:workers] if gpus else [None] * workers
+        self.slots = len(self.devices)
+
+    def map(self, study_dir: str, trial_ids: Sequence[str],
+            on_update: Callable[[], None] | None = None) -> dict[str, str]:
+        ctx = multiprocessing.get_context("spawn")  # No inherited JAX state or locks.
+        devices = ctx.Queue()
+        for device in self.devices:
+            devices.put(device)
+        statuses: dict[str, str] = {}
+        with cf.ProcessPoolExecutor(max_workers=self.slots, mp_context=ctx,
+                                    initializer=_init_worker, initargs=(devices,)) as pool:
+            futures = {pool.submit(_run, study_dir, t): t for t in trial_ids}
+            for future in cf.as_completed(futures):
+                try:
+                    statuses[futures[future]] = future.result()
+                except cf.process.BrokenProcessPool:
+                    # A worker died (killed, out of memory): its trial stays pending and
+                    # resumes from its latest checkpoint on the next run.
+                    statuses[futures[future]] = "pending"
+                if on_update:
+                    on_update()
+        return statuses
+
+
+class Ray:
+    """Ray tasks, each training one trial on the resources it asks for."""
+
+    def __init__(self, address: str | None = None, num_cpus: float = 1, num_gpus: float = 0,
+                 local_cpus: int | None = None):
+        try:
+            import ray
+        except ImportError:
+            raise ConfigError("the ray executor needs Ray: pip install 'playbook[ray]'") from None
+        self.ray = ray
+        if not ray.is_initialized():
+            if address:
+                ray.init(address=address, log_to_driver=False)
+            else:
+                ray.init(num_cpus=local_cpus, log_to_driver=False, include_dashboard=False)
+        self.options = {"num_cpus": num_cpus, "num_gpus": num_gpus, "max_retries": 0}
+        total = ray.cluster_resources().get("CPU", 1)
+        self.slots = max(1, int(total // max(num_cpus, 1e-9)))
+        self._task = ray.remote(_run)
+
+    def map(self, study_dir: str, trial_ids: Sequence[str],
+            on_update: Callable[[], None] | None = None) -> dict[str, str]:
+        refs = {self._task.options(**self.options).remote(study_dir, t): t for t in trial_ids}
+        statuses: dict[str, str] = {}
+        waiting = list(refs)
+        while waiting:
+            done, waiting = self.ray.wait(waiting, num_returns=1)
+            for ref in done:
+                try:
+                    statuses[refs[ref]] = self.ray.get(ref)
+                except self.ray.exceptions.RayError:
+                    statuses[refs[ref]] = "pending"  # Worker lost: resumes on the next run.
+                if on_update:
+                    on_update()
+        return statuses
+
+
+def create(name: str, workers: int | None = None, address: str | None = None,
+           num_cpus: float = 1, num_gpus: float = 0):
+    if name == "inline":
+        return Inline()
+    if name == "processes":
+        return Processes(workers)
+    if name == "ray":
+        return Ray(address=address, num_cpus=num_cpus, num_gpus=num_gpus, local_cpus=workers)
+    raise ConfigError(f"unknown executor '{name}'; valid executors: {', '.join(NAMES)}")

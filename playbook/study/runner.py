@@ -1,0 +1,263 @@
+"""Creating, resuming and running a study's trials.
+
+`prepare` creates the study directory from a validated spec, or checks that the
+spec matches the one already there (a larger budget or a new designer continues
+the study), and writes the trials the designer proposes. `run` trains the
+pending trials through an executor (see executors.py) until the budget is
+spent. `rerun` adds seed reruns of the best trials to measure trial variance.
+Nothing here knows about JAX: a trial is one call of `run_trial`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from playbook import config as config_lib
+from playbook import designers
+from playbook.errors import ConfigError
+from playbook.study.spec import StudySpec, Trial
+from playbook.study.store import FINISHED, StudyStore, TrialRecord, read_json, write_json_atomic
+
+VERSION = 1
+ADAPTIVE = ("bayesopt",)
+# Fields of a study that may change on an existing directory: these continue it.
+CONTINUABLE = ("budget", "designer", "name", "description")
+
+
+def prepare(store: StudyStore, spec: StudySpec) -> StudySpec:
+    """Creates or resumes the study in `store` for `spec`; returns the spec in force."""
+    with store.study_lock():
+        if store.exists():
+            study = store.read_study()
+            _check_continuation(store, study["spec"], spec)
+        else:
+            study = {"version": VERSION, "created": time.time()}
+        if "spec" in study:  # The name and description given at creation stay.
+            spec = dataclasses.replace(spec, name=study["spec"]["name"],
+                                       description=study["spec"]["description"])
+        study["spec"] = spec.to_dict()
+        study["designer"] = {"name": spec.designer, "seed": spec.seed}
+        if spec.designer not in ADAPTIVE:
+            _generate(store, spec, spec.budget)
+        study["designer"]["drawn"] = _points_drawn(store, spec)
+        store.write_study(study)
+    return spec
+
+
+def _check_continuation(store: StudyStore, old: dict, spec: StudySpec) -> None:
+    new = json.loads(json.dumps(spec.to_dict()))
+    changed = sorted(k for k in set(old) | set(new)
+                     if k not in CONTINUABLE and old.get(k) != new.get(k))
+    if changed:
+        raise ConfigError(
+            f"the study config differs from {store.study_json} in: {', '.join(changed)}; only a "
+            f"larger budget or another designer continues a study: use a new --workdir")
+    if new["budget"] < old["budget"]:
+        raise ConfigError(f"budget {new['budget']} is smaller than the study's {old['budget']} "
+                          f"in {store.study_json}; give a budget of at least {old['budget']}")
+
+
+def load_spec(store: StudyStore) -> StudySpec:
+    return StudySpec.from_dict(store.read_study()["spec"])
+
+
+def _points_drawn(store: StudyStore, spec: StudySpec) -> int:
+    """Designer points with trials on disk (trial ids number points, then scientific values)."""
+    return max((int(t) // _num_combos(spec) + 1 for t in store.trial_ids() if "-" not in t),
+               default=0)
+
+
+def _num_combos(spec: StudySpec) -> int:
+    return len(spec.scientific_values())
+
+
+def _generate(store: StudyStore, spec: StudySpec, budget: int) -> None:
+    """Writes trials for every quasi-random point up to `budget` that has none yet."""
+    have = _points_drawn(store, spec)
+    if have >= budget:
+        return
+    designer = spec.new_designer()
+    points = designer.points(have, budget)
+    for trial in spec.trials(points, start_index=have):
+        _write(store, spec, trial)
+
+
+def _write(store: StudyStore, spec: StudySpec, trial: Trial, seed: int | None = None,
+           repeats: str | None = None, trial_id: str | None = None) -> None:
+    config = spec.trial_config(trial)
+    if seed is not None:
+        config = config_lib.with_values(config, {"seed": seed})
+    record = TrialRecord(trial_id=trial_id or trial.trial_id, index=-1 if repeats else trial.index,
+                         scientific=trial.scientific, nuisance=trial.nuisance, point=trial.point,
+                         seed=int(config.get("seed", 0)), repeats=repeats)
+    store.write_trial(record, config_lib.to_dict(config))
+
+
+# -- Bayesian optimisation: trials generated as results arrive -------------------------------
+
+
+def generate_adaptive(store: StudyStore, spec: StudySpec, max_new: int) -> int:
+    """Proposes up to `max_new` new points (one trial per scientific value each) by BO.
+
+    Each scientific value gets its own model, fed with every finished trial of
+    that value: quasi-random ones from an earlier round warm-start it, and
+    diverged trials enter as infeasible.
+    """
+    with store.study_lock():
+        records = store.trials(spec.metric)
+        combos = spec.scientific_values()
+        start = max((r.index for r in records), default=-1) + 1
+        points_left = spec.budget - start
+        new = min(max_new, points_left)
+        dims = spec.dimensions
+        for offset in range(new):
+            index = start + offset
+            for s, scientific in enumerate(combos):
+                observations = [(r.point, r.objective) for r in records
+                                if r.scientific == scientific and r.repeats is None
+                                and r.status in FINISHED and len(r.point) == len(dims)]
+                designer = designers.create(spec.designer, len(dims), spec.seed * 1000 + s,
+                                            goal=spec.goal)
+                designer.drawn = index
+                point = designer.suggest(1, observations)[0]
+                trial = spec.trials([point], start_index=index)[s]
+                _write(store, spec, trial)
+        return new
+
+
+# -- running -------------------------------------------------------------------------------
+
+
+def run_trial(study_dir: str, trial_id: str) -> str:
+    """Trains one trial in this process unless another runner holds it; returns its status.
+
+    The executors call only this. A trial that raises is recorded `failed` with
+    its traceback (result.json and error.txt); the exception does not escape.
+    """
+    store = StudyStore(study_dir)
+    trial_dir = store.trial_dir(trial_id)
+    with store.claim(trial_id) as mine:
+        if not mine:
+            return "busy"
+        result = read_json(os.path.join(trial_dir, "result.json"))
+        if result is not None and result.get("status") in ("done", "diverged", "failed"):
+            return result["status"]
+        store.record_attempt(trial_id)
+        try:
+            config = config_lib.from_dict(read_json(os.path.join(trial_dir, "config.json")) or {})
+            if not config:
+                raise ConfigError(f"{trial_dir}/config.json is missing or unreadable")
+            from playbook.train.loop import train_and_evaluate
+
+            return train_and_evaluate(config, trial_dir).status
+        except Exception:  # noqa: BLE001 - a failing trial is a result; the study goes on.
+            text = traceback.format_exc()
+            with open(os.path.join(trial_dir, "error.txt"), "w") as f:
+                f.write(text)
+            write_json_atomic(os.path.join(trial_dir, "result.json"),
+                              {"status": "failed", "error": text.strip().splitlines()[-1],
+                               "best": None, "best_step": None, "steps": 0})
+            return "failed"
+
+
+def reset_failed(store: StudyStore, spec: StudySpec) -> list[str]:
+    """Makes failed trials pending again, keeping their old result beside them."""
+    reset = []
+    for record in store.trials(spec.metric):
+        if record.status == "failed":
+            path = os.path.join(store.trial_dir(record.trial_id), "result.json")
+            attempt = store.attempts(record.trial_id)
+            os.replace(path, path.replace("result.json", f"result.failed-{attempt}.json"))
+            reset.append(record.trial_id)
+    return reset
+
+
+def pending(store: StudyStore, spec: StudySpec) -> list[TrialRecord]:
+    return [r for r in store.trials(spec.metric) if r.status == "pending"]
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSummary:
+    statuses: dict[str, str]  # trial id -> status after this run
+
+
+def run(store: StudyStore, spec: StudySpec, executor, *,
+        on_update: Callable[[], None] | None = None) -> RunSummary:
+    """Runs every pending trial (and, for adaptive designers, new ones up to the budget)."""
+    statuses: dict[str, str] = {}
+    adaptive = spec.designer in ADAPTIVE
+    while True:
+        todo = [r.trial_id for r in pending(store, spec)]
+        if adaptive and len(todo) < executor.slots:
+            generate_adaptive(store, spec, max(1, executor.slots // _num_combos(spec)))
+            todo = [r.trial_id for r in pending(store, spec)]
+        if not todo:
+            break
+        ran = executor.map(store.root, todo, on_update)
+        statuses.update(ran)
+        if all(status == "busy" for status in ran.values()):
+            # Every pending trial belongs to another runner; let them finish.
+            break
+    return RunSummary(statuses)
+
+
+def rerun(store: StudyStore, spec: StudySpec, top: int, seeds: int) -> list[str]:
+    """Adds `seeds` seed reruns of the `top` best done trials of each scientific value."""
+    if top < 1 or seeds < 1:
+        raise ConfigError(f"--top and --seeds must be positive, got {top} and {seeds}")
+    records = store.trials(spec.metric)
+    sign = 1.0 if spec.goal == "minimize" else -1.0
+    created = []
+    with store.study_lock():
+        for scientific in spec.scientific_values():
+            done = [r for r in records if r.scientific == scientific and r.repeats is None
+                    and r.objective is not None]
+            done.sort(key=lambda r: sign * r.objective)
+            for original in done[:top]:
+                trial = Trial(original.trial_id, original.index, original.scientific,
+                              original.nuisance, original.point)
+                for j in range(1, seeds + 1):
+                    trial_id = f"{original.trial_id}-seed{j}"
+                    if os.path.exists(os.path.join(store.trial_dir(trial_id), "trial.json")):
+                        continue
+                    _write(store, spec, trial, seed=original.seed + j, repeats=original.trial_id,
+                           trial_id=trial_id)
+                    created.append(trial_id)
+    return created
+
+
+def best_per_scientific(store: StudyStore, spec: StudySpec) -> list[tuple[dict, TrialRecord | None]]:
+    """For each scientific value, its best finished trial (or None)."""
+    records = store.trials(spec.metric)
+    sign = 1.0 if spec.goal == "minimize" else -1.0
+    out = []
+    for scientific in spec.scientific_values():
+        done = [r for r in records if r.scientific == scientific and r.objective is not None
+                and r.repeats is None]
+        out.append((scientific, min(done, key=lambda r: sign * r.objective) if done else None))
+    return out
+
+
+def counts(store: StudyStore, spec: StudySpec) -> list[tuple[dict, dict[str, int], Any]]:
+    """Per scientific value: counts of trials in each status and the best trial."""
+    records = store.trials(spec.metric)
+    best = dict((json.dumps(s, sort_keys=True), b) for s, b in best_per_scientific(store, spec))
+    rows = []
+    for scientific in spec.scientific_values():
+        mine = [r for r in records if r.scientific == scientific]
+        tally = {status: sum(r.status == status for r in mine)
+                 for status in ("pending", "running", "done", "diverged", "failed")}
+        rows.append((scientific, tally, best[json.dumps(scientific, sort_keys=True)]))
+    return rows
+
+
+def describe(values: dict[str, Any]) -> str:
+    return " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                    for k, v in values.items())
+
