@@ -12,6 +12,7 @@ import time
 import pytest
 
 from playbook import cli
+from playbook.designers import Halton
 from playbook import search as hp
 from playbook.errors import ConfigError
 from playbook.study import StudySpec, define, executors, runner
@@ -241,3 +242,34 @@ def test_ray_executor_runs_the_study_on_a_local_cluster(study_file, tmp_path):
     assert "best trial per scientific value" in result.stdout
     assert all(s in ("done", "diverged") for s, _, _ in results(workdir).values())
     assert len(results(workdir)) == 2
+
+
+def test_bayesopt_continues_a_quasi_random_study_warm_started_from_its_trials(
+        study_file, tmp_path):
+    workdir = str(tmp_path / "study")
+    store = StudyStore(workdir)
+    halton = StudySpec.load(study_file(budget=2, steps=60, every=30))
+    runner.prepare(store, halton)
+    runner.run(store, halton, executors.Inline())
+    first = results(workdir)
+    bayes = StudySpec.load(study_file(budget=4, steps=60, every=30))
+    bayes = type(bayes).from_dict({**bayes.to_dict(), "designer": "bayesopt"})
+    runner.prepare(store, bayes)
+    assert store.trial_ids() == ["0000", "0001", "0002", "0003"]  # BO proposes as it runs
+    runner.run(store, bayes, executors.Inline())
+    assert store.trial_ids() == [f"{i:04d}" for i in range(8)]
+    after = results(workdir)
+    assert {k: after[k] for k in first} == first
+    records = {r.trial_id: r for r in store.trials(bayes.metric)}
+    halton_points = {r.point for r in records.values() if r.index < 2}
+    for trial_id in ("0004", "0005", "0006", "0007"):
+        record = records[trial_id]
+        assert record.status in ("done", "diverged")
+        assert record.point not in halton_points
+        # Not the warm-start sequence: the model chose the point.
+        warm = Halton(dim=2, seed=int(trial_id) % 2).points(record.index, record.index + 1)[0]
+        assert record.point != pytest.approx(tuple(warm))
+        # Nuisance values come from the BO point through the same search space.
+        expected = bayes.trials([record.point], start_index=record.index)[int(trial_id) % 2]
+        assert record.nuisance == pytest.approx(expected.nuisance)
+    assert read_json(store.study_json)["designer"]["name"] == "bayesopt"

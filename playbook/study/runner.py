@@ -125,6 +125,9 @@ def generate_adaptive(store: StudyStore, spec: StudySpec, max_new: int) -> int:
                 designer = designers.create(spec.designer, len(dims), spec.seed * 1000 + s,
                                             goal=spec.goal)
                 designer.drawn = index
+                # Finished quasi-random trials are the warm start: model as soon as two are
+                # feasible, rather than drawing further quasi-random points first.
+                designer.num_initial = 2
                 point = designer.suggest(1, observations)[0]
                 trial = spec.trials([point], start_index=index)[s]
                 _write(store, spec, trial)
