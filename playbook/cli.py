@@ -45,6 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     _executor_args(study)
     study.add_argument("--retry_failed", action="store_true",
                        help="run trials recorded as failed again")
+    study.add_argument("--no_report", action="store_true",
+                       help="do not write the report and findings when the study ends")
 
     status = sub.add_parser("status", help="counts of trials per scientific value, best so far")
     status.add_argument("study_dir")
@@ -55,6 +57,18 @@ def _parser() -> argparse.ArgumentParser:
     rerun.add_argument("--top", type=int, default=1, help="best trials per scientific value")
     rerun.add_argument("--seeds", type=int, default=3, help="new seeds per trial")
     _executor_args(rerun)
+
+    report = sub.add_parser(
+        "report", help="write STUDY_DIR/report/index.html and print the findings")
+    report.add_argument("study_dir")
+    compare = sub.add_parser(
+        "compare", help="each scientific value against the baseline's, beyond trial variance?")
+    compare.add_argument("study_dir")
+    adopt = sub.add_parser(
+        "adopt", help="record a decision and write the next round's baseline config")
+    adopt.add_argument("study_dir")
+    adopt.add_argument("--value", nargs="+", required=True, metavar="KEY=VALUE",
+                       help="the scientific value adopted, e.g. --value optimizer=adamw")
     return parser
 
 
@@ -91,8 +105,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _status(args.study_dir)
         if args.command == "rerun":
             return _rerun(args)
+        if args.command in ("report", "compare", "adopt"):
+            from playbook.analysis import commands
+
+            if args.command == "adopt":
+                return commands.adopt(args.study_dir, args.value)
+            return getattr(commands, args.command)(args.study_dir)
     except ConfigError as e:
-        print(f"playbook: error: {e}", file=sys.stderr)
+        # Messages quote user text verbatim; a line break in it must not split the line.
+        message = "\\n".join(str(e).splitlines())
+        print(f"playbook: error: {message}", file=sys.stderr)
         return EXIT_CONFIG_ERROR
     parser.error(f"unknown command {args.command}")
     return EXIT_CONFIG_ERROR
@@ -119,6 +141,10 @@ def _study(args: argparse.Namespace, overrides: Sequence[str]) -> int:
         runner.reset_failed(store, spec)
     _execute(store, spec, args)
     print(_best_table(store, spec))
+    if not args.no_report:
+        from playbook.analysis import commands
+
+        commands.report(store.root)
     return 0
 
 

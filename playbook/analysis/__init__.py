@@ -1,0 +1,40 @@
+"""Analysis of a study directory: tables, the playbook's figures, findings, decisions.
+
+    from playbook import analysis
+    study = analysis.Study.load("runs/synthetic_study")  # trials, curves, spec
+    analysis.axis_plot(study, "learning_rate")      # a matplotlib Figure
+    for finding in analysis.diagnose(study):
+        print(finding)
+    print(analysis.comparison_text(study))
+    analysis.write_report(study)                    # STUDY_DIR/report/index.html
+
+The `playbook report | compare | adopt` commands are in `commands.py`.
+"""
+
+from playbook.analysis.decisions import (
+    Comparison,
+    Estimate,
+    adopt,
+    best_value,
+    compare_values,
+    comparison_text,
+)
+from playbook.analysis.diagnostics import Finding, diagnose
+from playbook.analysis.load import Study, load_curves, load_study
+from playbook.analysis.plots import (
+    all_curves,
+    axis_plot,
+    axis_plots,
+    best_step_plot,
+    figures,
+    isolation_plot,
+    training_curves,
+)
+from playbook.analysis.report import write_report
+
+__all__ = [
+    "Comparison", "Estimate", "Finding", "Study", "adopt", "all_curves", "axis_plot",
+    "axis_plots", "best_step_plot", "best_value", "compare_values", "comparison_text",
+    "diagnose", "figures", "isolation_plot", "load_curves", "load_study",
+    "training_curves", "write_report",
+]

@@ -1,0 +1,475 @@
+"""The playbook's checks of a study, as findings: what was seen and what to do.
+
+Each check is a pure function of the trials table or the search space (the
+shape of one curve is judged in curve_shapes.py), so it can be tested on
+constructed data with a known answer; `diagnose` loads a study and runs them
+all. The rules and their advice come from the Deep Learning Tuning Playbook,
+sections "Analyzing the results" (boundaries, infeasible trials, training
+curves), "Determining the number of steps" (where the best checkpoints land)
+and "Choosing the search space" (budget). This module draws nothing and
+writes nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from playbook import config as config_lib
+from playbook import search as hp
+from playbook.analysis import load as load_lib
+from playbook.analysis.curve_shapes import (
+    NOISY_TRAIN,
+    NOISY_VALID,
+    late_half,
+    late_noise,
+    noise_level,
+    oriented,
+    overfitting,
+    resolution_of,
+    saturated_at,
+    still_improving,
+    train_loss_rising,
+)
+from playbook.analysis.load import Study
+
+SEVERITIES = ("error", "warning", "info")
+EDGE_MARGIN = 0.1          # outer part of a range, in the spec's unit scale
+INFEASIBLE_WARN = 0.2      # fraction of infeasible trials worth a warning
+EARLY_BEST = 0.1           # Playbook: best checkpoints always in the first 10%
+LATE_BEST = 0.75           # Playbook: consistently in the last 25%
+LATE_SHARE = 0.8           # "consistently": this share of the trials
+CURVE_TRIALS = 3           # best trials per scientific value whose curves are checked
+
+
+@dataclasses.dataclass(frozen=True)
+class Finding:
+    """One observation about a study and the playbook's advice for it."""
+
+    severity: str                  # 'info' | 'warning' | 'error'
+    code: str                      # stable name, e.g. 'boundary', 'overfitting'
+    message: str                   # what was seen
+    numbers: dict[str, Any] = dataclasses.field(default_factory=dict)
+    recommendation: str = ""       # what the playbook says to do
+    trials: tuple[str, ...] = ()   # trial ids the finding is about
+
+    def __str__(self) -> str:
+        text = f"[{self.severity}] {self.code}: {self.message}"
+        return f"{text}\n    -> {self.recommendation}" if self.recommendation else text
+
+
+def diagnose(study: Study | str | os.PathLike) -> list[Finding]:
+    """Every finding about the study, errors first."""
+    study = load_lib.as_study(study)
+    trials, goal = study.trials, study.goal
+    context = _baseline_context(study)
+    findings = progress(trials)
+    findings += infeasible(trials, study.spec.nuisance, goal, context)
+    findings += boundaries(trials, study.spec.nuisance, goal, context)
+    findings += budget(study.spec)
+    findings += best_steps(trials, goal, study.curves, study.metric, metric_resolution(study))
+    findings += curves(study)
+    return sorted(findings, key=lambda f: SEVERITIES.index(f.severity))
+
+
+def _baseline_context(study: Study) -> dict[str, Any]:
+    baseline = study.spec.baseline
+    return {k: config_lib.get(baseline, k) for k in config_lib.flat_keys(baseline)}
+
+
+# -- progress --------------------------------------------------------------------------
+
+
+def progress(trials: pd.DataFrame) -> list[Finding]:
+    """Says when the study is still running or has no finished trial yet."""
+    counts = trials["status"].value_counts().to_dict()
+    unfinished = counts.get("pending", 0) + counts.get("running", 0)
+    finished = len(trials) - unfinished
+    if len(trials) == 0 or counts.get("done", 0) == 0:
+        return [Finding("info", "no_results", f"no trial has finished successfully yet "
+                        f"({finished} of {len(trials)} ended)", {"trials": len(trials)},
+                        "run the study (playbook study --config STUDY --workdir DIR) and "
+                        "analyse it when trials are done")]
+    if unfinished:
+        return [Finding("info", "running", f"the study is still running: {finished} of "
+                        f"{len(trials)} trials ended ({counts.get('running', 0)} running, "
+                        f"{counts.get('pending', 0)} pending); findings may change",
+                        {"finished": finished, "trials": len(trials)})]
+    return []
+
+
+# -- the search space ------------------------------------------------------------------
+
+
+def resolve(spec: hp.Spec | hp.Branches, context: Mapping[str, Any]) -> hp.Spec | None:
+    """The spec in force for a trial whose values (baseline, scientific, nuisance) are `context`."""
+    return hp.Dimension("", spec).resolve(context)
+
+
+def edge_side(spec: hp.Spec, value: Any, margin: float = EDGE_MARGIN) -> str | None:
+    """'low' or 'high' when `value` lies in the outer `margin` of the range (unit scale).
+
+    Integer ranges and ordered discrete values count their end values as edges;
+    unordered choices have no edges.
+    """
+    if isinstance(spec, hp.Choice) or value is None or (isinstance(value, float)
+                                                        and math.isnan(value)):
+        return None
+    if isinstance(spec, hp.Discrete):
+        if len(spec.values) < 3 or value not in spec.values:
+            return None
+        i = spec.values.index(value)
+        return "low" if i == 0 else "high" if i == len(spec.values) - 1 else None
+    if isinstance(spec, hp.Int):
+        if value <= spec.low:
+            return "low"
+        if value >= spec.high:
+            return "high"
+        spec = hp.Float(low=float(spec.low), high=float(spec.high), scale=spec.scale)
+    u = spec.to_unit(value)
+    return "low" if u <= margin else "high" if u >= 1.0 - margin else None
+
+
+def _row_context(row: pd.Series, context: Mapping[str, Any], keys: Sequence[str]
+                 ) -> dict[str, Any]:
+    values = dict(context)
+    for key in keys:
+        value = row.get(key)
+        if not (isinstance(value, float) and math.isnan(value)):
+            values[key] = value
+    return values
+
+
+def _value_columns(trials: pd.DataFrame) -> list[str]:
+    """The scientific and nuisance columns of a trials table."""
+    return [c for c in trials.columns if c not in load_lib.TRIAL_COLUMNS]
+
+
+def boundary_hits(trials: pd.DataFrame, nuisance: Mapping[str, hp.Spec | hp.Branches],
+                  goal: str, key: str, context: Mapping[str, Any],
+                  margin: float = EDGE_MARGIN) -> list[dict[str, Any]]:
+    """The best few trials of each scientific value that sit near an edge of `key`'s range.
+
+    Each hit: label, trial_id, side ('low'/'high'), value, and the range (low, high).
+    """
+    keys = _value_columns(trials)
+    hits = []
+    for label, best in load_lib.best_few(trials, goal).items():
+        for _, row in best.iterrows():
+            value = row.get(key)
+            if value is None or (isinstance(value, float) and math.isnan(value)):
+                continue
+            spec = resolve(nuisance[key], _row_context(row, context, keys))
+            side = edge_side(spec, value, margin) if spec is not None else None
+            if side:
+                low, high = _bounds(spec)
+                hits.append({"label": label, "trial_id": row["trial_id"], "side": side,
+                             "value": value, "low": low, "high": high})
+    return hits
+
+
+def _bounds(spec: hp.Spec) -> tuple[Any, Any]:
+    if isinstance(spec, (hp.Discrete, hp.Choice)):
+        return spec.values[0], spec.values[-1]
+    return spec.low, spec.high
+
+
+def boundaries(trials: pd.DataFrame, nuisance: Mapping[str, hp.Spec | hp.Branches], goal: str,
+               context: Mapping[str, Any], margin: float = EDGE_MARGIN) -> list[Finding]:
+    """Playbook: best trials near the edge of a search space mean the optimum may lie
+    outside it: expand the space in that direction."""
+    findings = []
+    for key in nuisance:
+        hits = boundary_hits(trials, nuisance, goal, key, context, margin)
+        for side in ("low", "high"):
+            mine = [h for h in hits if h["side"] == side]
+            if not mine:
+                continue
+            bound = mine[0]["low" if side == "low" else "high"]
+            labels = sorted({h["label"] for h in mine})
+            values = ", ".join(f"{h['value']:.3g} ({h['label']}, trial {h['trial_id']})"
+                               if isinstance(h["value"], float) else
+                               f"{h['value']} ({h['label']}, trial {h['trial_id']})" for h in mine)
+            direction = "below" if side == "low" else "above"
+            findings.append(Finding(
+                "warning", "boundary",
+                f"best trials lie near the {'lower' if side == 'low' else 'upper'} bound "
+                f"{bound:g} of '{key}' (outer {margin:.0%} of its range): {values}"
+                if isinstance(bound, (int, float)) else
+                f"best trials take the {'first' if side == 'low' else 'last'} value {bound} "
+                f"of '{key}': {values}",
+                {"key": key, "side": side, "bound": bound, "labels": labels,
+                 "values": [h["value"] for h in mine]},
+                f"expand the search space of '{key}' {direction} {bound} and run the study "
+                f"again; the optimum may lie outside the range",
+                tuple(h["trial_id"] for h in mine)))
+    return findings
+
+
+def budget(spec) -> list[Finding]:
+    """Playbook (Adam's budgets): fewer than 10 trials tune one hyperparameter, 10-25
+    two, 25+ three, well beyond 25 four. Fewer trials than that leave the nuisance
+    space too sparsely sampled to trust the comparison."""
+    dims = spec.dimensions
+    context = {k: config_lib.get(spec.baseline, k) for k in config_lib.flat_keys(spec.baseline)}
+    short: dict[tuple[str, ...], list[str]] = {}  # active nuisance keys -> scientific labels
+    for scientific in spec.scientific_values():
+        active = tuple(hp.assign(dims, [0.5] * len(dims), {**context, **scientific}))
+        if spec.budget < trials_needed(len(active)):
+            short.setdefault(active, []).append(
+                " ".join(f"{k}={v}" for k, v in scientific.items()))
+    findings = []
+    for active, labels in short.items():
+        d, need = len(active), trials_needed(len(active))
+        findings.append(Finding(
+            "warning", "too_few_trials",
+            f"{spec.budget} trials per scientific value ({', '.join(labels)}) search {d} "
+            f"nuisance hyperparameters ({', '.join(active)}); about {need} are needed for {d}",
+            {"budget": spec.budget, "dimensions": d, "needed": need, "labels": labels},
+            f"raise the budget to {need} (playbook study --config STUDY --workdir DIR "
+            f"--config.budget={need} continues the study) or fix the least important "
+            f"nuisance hyperparameters in the baseline"))
+    return findings
+
+
+def trials_needed(dimensions: int) -> int:
+    """Trials per scientific value for `dimensions` nuisance hyperparameters."""
+    if dimensions <= 1:
+        return 1
+    return {2: 10, 3: 25}.get(dimensions, 25 * 2 ** (dimensions - 3))
+
+
+# -- infeasible trials -----------------------------------------------------------------
+
+
+def infeasible(trials: pd.DataFrame, nuisance: Mapping[str, hp.Spec | hp.Branches], goal: str,
+               context: Mapping[str, Any]) -> list[Finding]:
+    """The share of infeasible trials, failed ones (crashes), and divergence thresholds."""
+    findings = []
+    ended = trials[trials["status"].isin(("done", *load_lib.INFEASIBLE))]
+    bad = ended[ended["status"].isin(load_lib.INFEASIBLE)]
+    failed = ended[ended["status"] == "failed"]
+    if len(failed):
+        # The last line of the first traceback: the exception and its message.
+        error = next((e.strip().splitlines()[-1] for e in failed["error"]
+                      if isinstance(e, str) and e.strip()), "see error.txt")
+        findings.append(Finding(
+            "error", "failed_trials",
+            f"{len(failed)} of {len(ended)} ended trials failed with an exception "
+            f"(first: {error})", {"failed": len(failed), "ended": len(ended)},
+            "read trials/<id>/error.txt, fix the cause, and run the study again with "
+            "--retry_failed", tuple(failed["trial_id"])))
+    if len(bad):
+        share = len(bad) / len(ended)
+        findings.append(Finding(
+            "warning" if share > INFEASIBLE_WARN else "info", "infeasible",
+            f"{len(bad)} of {len(ended)} ended trials ({share:.0%}) are infeasible "
+            f"({(bad['status'] == 'diverged').sum()} diverged, {len(failed)} failed)",
+            {"infeasible": len(bad), "ended": len(ended), "fraction": share},
+            "a high share of infeasible trials wastes budget: narrow the ranges that "
+            "produce them, or stabilise training (warmup, gradient clipping)"
+            if share > INFEASIBLE_WARN else "infeasible trials are expected near the edges "
+            "of a good search space; they are shown as red crosses in the axis plots",
+            tuple(bad["trial_id"])))
+    for key, spec in nuisance.items():
+        findings += divergence_threshold(trials, key, spec, goal, context)
+    return findings
+
+
+def divergence_threshold(trials: pd.DataFrame, key: str, spec: hp.Spec | hp.Branches, goal: str,
+                         context: Mapping[str, Any]) -> list[Finding]:
+    """Per scientific value: is every trial beyond some value of `key` diverged?
+
+    Playbook: if all trials above some learning rate are infeasible and the best
+    trial sits at that edge, training is unstable there: stabilise it (warmup,
+    gradient clipping) rather than trusting the best trial.
+    """
+    findings = []
+    keys = _value_columns(trials)
+    for label, group in load_lib.originals(trials).groupby("label", sort=False):
+        rows = group[group["status"].isin(("done", "diverged")) & group[key].notna()]
+        positions = []
+        for _, row in rows.iterrows():
+            branch = resolve(spec, _row_context(row, context, keys))
+            if branch is None or isinstance(branch, hp.Choice):
+                continue
+            positions.append((branch.to_unit(row[key]), row))
+        diverged = [(u, r) for u, r in positions if r["status"] == "diverged"]
+        done = [(u, r) for u, r in positions if r["status"] == "done" and
+                not math.isnan(r["objective"])]
+        if len(diverged) < 2 or not done:
+            continue
+        best = min(done, key=lambda p: load_lib.sign(goal) * p[1]["objective"])
+        for side in ("high", "low"):
+            flip = 1.0 if side == "high" else -1.0
+            first_bad = min(diverged, key=lambda p: flip * p[0])
+            last_good = max(done, key=lambda p: flip * p[0])
+            if flip * last_good[0] >= flip * first_bad[0]:
+                continue
+            at_edge = best[1]["trial_id"] == last_good[1]["trial_id"]
+            word = "above" if side == "high" else "below"
+            threshold = first_bad[1][key]
+            where = "is the last stable one" if at_edge else "lies inside the stable region"
+            findings.append(Finding(
+                "warning" if at_edge else "info", "divergence_threshold",
+                f"every {label} trial with {key} {'>=' if side == 'high' else '<='} "
+                f"{threshold:.3g} diverged ({len(diverged)} trials); the best trial "
+                f"({best[1]['trial_id']}, {key}={best[1][key]:.3g}) {where}",
+                {"key": key, "label": label, "threshold": float(threshold),
+                 "diverged": len(diverged), "best": float(best[1][key]), "at_edge": at_edge},
+                "training is unstable at the best learning rate's edge: add learning-rate "
+                "warmup or gradient clipping, then search again; the optimum may lie in the "
+                "unstable region" if at_edge else
+                f"no action needed; you may move the range of '{key}' {word} {threshold:.3g} "
+                f"to spend fewer trials on diverging values",
+                tuple(r["trial_id"] for _, r in diverged)))
+            break
+    return findings
+
+
+# -- checkpoints -----------------------------------------------------------------------
+
+
+def best_steps(trials: pd.DataFrame, goal: str, curves: pd.DataFrame | None = None,
+               metric: str = "", resolution: float = 0.0) -> list[Finding]:
+    """Playbook: best checkpoints always in the first 10% of training => too many steps;
+    consistently in the last 25% => train longer and re-tune the decay.
+
+    Judged on the better half of each scientific value's done trials: a trial
+    with a far too small learning rate improves until the end whatever the length.
+    Given the curves, a late best checkpoint counts only if it beats everything
+    before the last quarter by more than noise (and one step of a quantized
+    metric): a tie broken by one example is no reason to train longer.
+    """
+    ranked = load_lib.ranked(trials, goal)
+    halves = [g.head(max(1, math.ceil(len(g) / 2))) for _, g in ranked.groupby("label", sort=False)]
+    if not halves:
+        return []
+    rows = pd.concat(halves)
+    rows = rows[rows["best_step"].notna() & rows["max_train_steps"].notna()
+                & (rows["max_train_steps"] > 0)]
+    if len(rows) < 2:
+        return []
+    fraction = (rows["best_step"].astype(float) / rows["max_train_steps"].astype(float)).to_numpy()
+    ids = tuple(rows["trial_id"])
+    numbers = {"trials": len(rows), "median_fraction": float(np.median(fraction)),
+               "max_fraction": float(fraction.max()), "min_fraction": float(fraction.min())}
+    if np.all(fraction <= EARLY_BEST):
+        return [Finding(
+            "warning", "best_step_early",
+            f"every one of the {len(rows)} best trials chose a checkpoint in the first "
+            f"{EARLY_BEST:.0%} of training (latest at {fraction.max():.0%} of max_train_steps)",
+            numbers, "max_train_steps is likely far too large: shorten it in the next round "
+            "(never tune it inside a study)", ids)]
+    late = fraction >= LATE_BEST
+    if curves is not None:
+        late &= np.array([_late_gain(curves, t, metric, goal, float(m), resolution) for t, m in
+                          zip(rows["trial_id"], rows["max_train_steps"])], dtype=bool)
+    share = float(np.mean(late))
+    if share >= LATE_SHARE:
+        return [Finding(
+            "warning", "best_step_late",
+            f"{share:.0%} of the {len(rows)} best trials chose a checkpoint in the last "
+            f"{1 - LATE_BEST:.0%} of training", {**numbers, "late_share": share},
+            "training is likely compute-bound: raise max_train_steps in the next round and "
+            "re-tune the learning-rate decay with it", tuple(np.array(ids)[late]))]
+    return []
+
+
+def _late_gain(curves: pd.DataFrame, trial_id: str, metric: str, goal: str, max_steps: float,
+               resolution: float) -> bool:
+    """Whether the trial's best value beats its best before the last quarter beyond noise."""
+    s, x = oriented(*load_lib.curve(curves, trial_id, metric), goal)
+    before = x[s < LATE_BEST * max_steps]
+    if not len(before):
+        return True
+    threshold = max(2 * noise_level(late_half(x)), resolution, 1e-12)
+    return bool(before.min() - x.min() > threshold * (1 + 1e-6))
+
+
+# -- training curves (their shapes: curve_shapes.py) -----------------------------------
+
+
+def metric_resolution(study: Study) -> float:
+    """`resolution_of` the study's metric over every value any trial logged."""
+    names = (study.metric, study.metric.split("/", 1)[-1])
+    return resolution_of(study.curves.loc[study.curves["metric"].isin(names), "value"])
+
+
+def curves(study: Study, top: int = CURVE_TRIALS) -> list[Finding]:
+    """Checks the training curves of the best few trials of each scientific value."""
+    seen: dict[str, list[tuple[str, float]]] = {}
+    checked = []
+    q = metric_resolution(study)
+    for best in load_lib.best_few(study.trials, study.goal, top).values():
+        for _, row in best.iterrows():
+            trial_id = row["trial_id"]
+            max_steps = None if pd.isna(row["max_train_steps"]) else float(row["max_train_steps"])
+            steps, valid = study.curve(trial_id, study.metric)
+            tsteps, train = study.curve(trial_id, "train/loss")
+            if len(steps) == 0 and len(tsteps) == 0:
+                continue
+            checked.append(trial_id)
+            checks = {
+                "overfitting": overfitting(steps, valid, study.goal, q),
+                "noisy_validation": late_noise(steps, valid, max_steps, NOISY_VALID),
+                "noisy_train_loss": late_noise(tsteps, train, max_steps, NOISY_TRAIN),
+                "still_improving": still_improving(steps, valid, study.goal, max_steps, q),
+                "saturated_early": saturated_at(steps, valid, study.goal, max_steps, q),
+                "train_loss_rising": train_loss_rising(tsteps, train),
+            }
+            for code, amount in checks.items():
+                if amount is not None:
+                    seen.setdefault(code, []).append((trial_id, amount))
+    return [_curve_finding(code, hits, len(checked), study.metric)
+            for code, hits in seen.items()]
+
+
+_CURVE_ADVICE = {
+    "overfitting": (
+        "warning", "the validation {metric} worsens after its best beyond its noise in {n} of "
+        "{of} best trials (by up to {amount:.3g})",
+        "problematic overfitting: add or tune regularization (weight decay, dropout, data "
+        "augmentation) before comparing scientific values"),
+    "noisy_validation": (
+        "warning", "the validation {metric} varies strongly from evaluation to evaluation late "
+        "in training in {n} of {of} best trials (noise up to {amount:.0%} of its range)",
+        "high variance hampers comparisons: use a larger batch, more validation data, "
+        "learning-rate decay or Polyak averaging"),
+    "noisy_train_loss": (
+        "warning", "the training loss varies strongly from step to step late in training in {n} "
+        "of {of} best trials (noise up to {amount:.0%} of its range)",
+        "consider a larger batch, learning-rate decay or Polyak averaging"),
+    "still_improving": (
+        "warning", "the validation {metric} still improves at the end of training in {n} of "
+        "{of} best trials (by up to {amount:.0%} of its range over the last quarter)",
+        "training is compute-bound: train longer (raise max_train_steps in the next round)"),
+    "saturated_early": (
+        "info", "the validation {metric} reached its best (within noise) by {amount:.0%} of "
+        "training in {n} of {of} best trials",
+        "training saturates long before the end: fewer steps would do; shorten "
+        "max_train_steps in the next round to save compute"),
+    "train_loss_rising": (
+        "error", "the training loss rises after its minimum in {n} of {of} best trials (by up "
+        "to {amount:.3g})",
+        "a rising training loss usually means a bug (data pipeline, loss, schedule) or an "
+        "instability: inspect the curves before trusting these results"),
+}
+
+
+def _curve_finding(code: str, hits: list[tuple[str, float]], checked: int, metric: str
+                   ) -> Finding:
+    severity, message, advice = _CURVE_ADVICE[code]
+    amounts = [a for _, a in hits]
+    amount = min(amounts) if code == "saturated_early" else max(amounts)
+    return Finding(severity, code,
+                   message.format(metric=metric, n=len(hits), of=checked, amount=amount),
+                   {"trials": len(hits), "checked": checked, "amount": amount,
+                    "per_trial": {t: a for t, a in hits}},
+                   advice, tuple(t for t, _ in hits))

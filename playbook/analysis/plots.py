@@ -1,0 +1,331 @@
+"""The playbook's figures of a study, each a function returning a matplotlib Figure.
+
+- `axis_plot`: objective vs one nuisance hyperparameter, with the search
+  bounds, infeasible trials as red crosses, and a warning when the best trials
+  sit near a bound (Playbook: "axis plots" and "check the search space boundaries");
+- `isolation_plot`: the best objective per scientific value after optimising
+  the nuisance ones, with the spread of seed reruns;
+- `training_curves`: train loss and validation metric of the best trials;
+- `all_curves`: the validation metric of every trial;
+- `best_step_plot`: where retrospective checkpoint selection landed.
+
+Figures are built on the Agg canvas without pyplot, so nothing global changes
+and a report can draw hundreds of them. This module decides nothing: the
+boundary warnings come from `diagnostics.boundary_hits`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import textwrap
+from typing import Any
+
+import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from playbook import search as hp
+from playbook.analysis import decisions, diagnostics
+from playbook.analysis import load as load_lib
+from playbook.analysis.load import Study
+
+INFEASIBLE_COLOR = "red"
+_COLORS = matplotlib.colormaps["tab10"].colors
+
+
+def _figure(width: float = 6.4, height: float = 4.2) -> Figure:
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def colors(study: Study) -> dict[str, Any]:
+    """One colour per scientific value, stable across figures."""
+    return {label: _COLORS[i % len(_COLORS)] for i, label in enumerate(study.labels)}
+
+
+def _metric_label(study: Study) -> str:
+    return f"{study.metric} ({'lower' if study.goal == 'minimize' else 'higher'} is better)"
+
+
+# -- axis plots ------------------------------------------------------------------------
+
+
+def axis_plot(study: Study | str | os.PathLike, key: str,
+              margin: float = diagnostics.EDGE_MARGIN) -> Figure:
+    """Objective vs the nuisance hyperparameter `key`, one colour per scientific value."""
+    study = load_lib.as_study(study)
+    if key not in study.spec.nuisance:
+        raise KeyError(f"'{key}' is not a nuisance hyperparameter of the study; nuisance "
+                       f"keys: {', '.join(study.nuisance_keys)}")
+    spec = study.spec.nuisance[key]
+    branches = [b for _, b in spec.branches] if isinstance(spec, hp.Branches) else [spec]
+    trials = load_lib.originals(study.trials)
+    trials = trials[trials[key].notna()]
+    palette = colors(study)
+    fig = _figure()
+    ax = fig.add_subplot()
+    categories = _categories(branches)
+    position = (lambda v: categories.index(v)) if categories else float
+    offsets = {label: 0.08 * (i - (len(study.labels) - 1) / 2)
+               for i, label in enumerate(study.labels)} if categories else {}
+    done = trials[(trials["status"] == "done") & trials["objective"].notna()]
+    for label, group in done.groupby("label", sort=False):
+        x = [position(v) + offsets.get(label, 0.0) for v in group[key]]
+        ax.scatter(x, group["objective"], color=palette.get(label), label=label, s=28,
+                   alpha=0.85, zorder=3)
+    bad = trials[trials["status"].isin(load_lib.INFEASIBLE)]
+    if len(bad):
+        # Infeasible trials have no objective: drawn as red crosses at the worse edge.
+        y = 0.97 if study.goal == "minimize" else 0.03
+        ax.scatter([position(v) for v in bad[key]], [y] * len(bad), marker="x",
+                   color=INFEASIBLE_COLOR, s=40, transform=ax.get_xaxis_transform(),
+                   label=f"infeasible ({len(bad)})", zorder=4, clip_on=False)
+        ax.margins(y=0.15)  # Keeps the crosses clear of the feasible points.
+    if categories:
+        ax.set_xticks(range(len(categories)), [str(c) for c in categories])
+    else:
+        _draw_bounds(ax, spec, study, palette)
+        _set_scale(ax, branches)
+    hits = diagnostics.boundary_hits(study.trials, study.spec.nuisance, study.goal, key,
+                                     diagnostics._baseline_context(study), margin)
+    title = key
+    if hits:
+        sides = sorted({"lower" if h["side"] == "low" else "upper" for h in hits})
+        labels = sorted({h["label"] for h in hits})
+        title = (f"{key}\nWARNING: best trials near the {' and '.join(sides)} bound "
+                 f"({', '.join(labels)})")
+    _log_if_positive(ax, done["objective"])
+    ax.set_title(title, color="firebrick" if hits else "black", fontsize=10)
+    ax.set_xlabel(key)
+    ax.set_ylabel(_metric_label(study))
+    if len(done) or len(bad):
+        ax.legend(fontsize=7, loc="best")
+    return fig
+
+
+def axis_plots(study: Study | str | os.PathLike) -> dict[str, Figure]:
+    """An axis plot for every nuisance hyperparameter."""
+    study = load_lib.as_study(study)
+    return {key: axis_plot(study, key) for key in study.nuisance_keys}
+
+
+def _categories(branches: list[hp.Spec]) -> list[Any] | None:
+    if not all(isinstance(b, hp.Choice) for b in branches):
+        return None
+    out: list[Any] = []
+    for branch in branches:
+        out += [v for v in branch.values if v not in out]
+    return out
+
+
+def _draw_bounds(ax, spec: hp.Spec | hp.Branches, study: Study, palette: dict[str, Any]) -> None:
+    """Vertical lines at each range's bounds: per branch, in its scientific value's colour."""
+    if isinstance(spec, hp.Branches):
+        scientific = dict(study.spec.scientific)
+        items = []
+        for value, branch in spec.branches:
+            labels = [lab for s, lab in zip(study.spec.scientific_values(), study.labels)
+                      if spec.key in scientific and s[spec.key] == value]
+            color = palette[labels[0]] if len(labels) == 1 else "grey"
+            items.append((f"{spec.key}={value}", branch, color))
+    else:
+        items = [("search", spec, "grey")]
+    for name, branch, color in items:
+        low, high = diagnostics._bounds(branch)
+        for bound in (low, high):
+            ax.axvline(bound, color=color, linestyle="--", linewidth=1, alpha=0.7, zorder=1)
+        if isinstance(spec, hp.Branches):
+            ax.text(high, 0.5, f" {name}", rotation=90, color=color, fontsize=7, va="center",
+                    ha="right", transform=ax.get_xaxis_transform())
+
+
+def _set_scale(ax, branches: list[hp.Spec]) -> None:
+    scales = {getattr(b, "scale", "linear") for b in branches}
+    if scales == {"log"}:
+        ax.set_xscale("log")
+    elif scales == {"reverse_log"}:
+        # Dense near 1, as the search samples it: the axis is linear in -log10(1 - x).
+        ax.set_xscale("function", functions=(_to_reverse_log, _from_reverse_log))
+        low = min(b.low for b in branches)
+        high = max(b.high for b in branches)
+        ticks = [low, *(1 - 10.0 ** -k for k in range(1, 7) if low < 1 - 10.0 ** -k < high), high]
+        ax.set_xticks(ticks, [f"{t:.6g}" for t in ticks])
+
+
+def _to_reverse_log(x):
+    with np.errstate(all="ignore"):
+        return -np.log10(np.clip(1.0 - np.asarray(x, dtype=float), 1e-12, None))
+
+
+def _from_reverse_log(y):
+    return 1.0 - 10.0 ** (-np.asarray(y, dtype=float))
+
+
+# -- isolation plot --------------------------------------------------------------------
+
+
+def isolation_plot(study: Study | str | os.PathLike) -> Figure:
+    """The best objective of each scientific value after optimising the nuisance
+    hyperparameters; every done trial faintly behind it; error bars: the std of the
+    best trial's seed reruns (with the marker at their mean) where they exist."""
+    study = load_lib.as_study(study)
+    palette = colors(study)
+    comparisons = {c.value.label: c for c in decisions.compare_values(study.trials, study.spec)}
+    base_label = next((c.baseline.label for c in comparisons.values()), None)
+    fig = _figure(max(4.0, 1.2 * len(study.labels) + 2.5), 4.2)
+    ax = fig.add_subplot()
+    done = load_lib.ranked(study.trials, study.goal)
+    rng = np.random.default_rng(0)
+    for i, (label, scientific) in enumerate(zip(study.labels, study.spec.scientific_values())):
+        mine = done[done["label"] == label]
+        if len(mine):
+            ax.scatter(i + rng.uniform(-0.15, 0.15, len(mine)), mine["objective"],
+                       color=palette[label], alpha=0.25, s=14, zorder=2)
+        e = decisions.estimate(study.trials, scientific, study.goal)
+        if e.mean is None:
+            continue
+        ax.errorbar([i], [e.mean], yerr=[[e.std or 0.0], [e.std or 0.0]], fmt="o",
+                    color=palette[label], markersize=8, capsize=6, zorder=3)
+        note = f"{e.mean:.4g}" + (f"\n±{e.std:.2g} (n={e.seeds})" if e.std is not None else "")
+        ax.annotate(note, (i, e.mean), xytext=(10, 0), textcoords="offset points", fontsize=7,
+                    va="center")
+    _log_if_positive(ax, done["objective"])
+    ticks = [f"{lab}\n(baseline)" if lab == base_label else lab for lab in study.labels]
+    ax.set_xticks(range(len(study.labels)), ticks, fontsize=8)
+    ax.set_xlim(-0.6, len(study.labels) - 0.4)
+    ax.set_ylabel(_metric_label(study))
+    nuisance = textwrap.fill(f"nuisance tuned: {', '.join(study.nuisance_keys) or 'none'}", 50)
+    ax.set_title(f"isolation plot: best trial per scientific value\n{nuisance}\n"
+                 f"error bars: std of seed reruns", fontsize=8)
+    return fig
+
+
+# -- curves ----------------------------------------------------------------------------
+
+
+def training_curves(study: Study | str | os.PathLike, top: int = 3) -> Figure:
+    """Train loss and validation metric of the `top` best trials of each scientific value;
+    a dot marks each trial's best step."""
+    study = load_lib.as_study(study)
+    palette = colors(study)
+    fig = _figure(11, 4.2)
+    ax_train, ax_valid = fig.subplots(1, 2)
+    for label, best in load_lib.best_few(study.trials, study.goal, top).items():
+        for rank, (_, row) in enumerate(best.iterrows()):
+            alpha = (1.0, 0.6, 0.35)[min(rank, 2)]
+            name = f"{label} #{rank + 1} ({row['trial_id']})"
+            steps, loss = study.curve(row["trial_id"], "train/loss")
+            ax_train.plot(steps, loss, color=palette.get(label), alpha=alpha, lw=1.2, label=name)
+            steps, valid = study.curve(row["trial_id"], study.metric)
+            ax_valid.plot(steps, valid, color=palette.get(label), alpha=alpha, lw=1.2,
+                          marker=".", markersize=3, label=name)
+            if not pd.isna(row["best_step"]) and len(steps):
+                at = np.flatnonzero(steps == float(row["best_step"]))
+                if len(at):
+                    ax_valid.plot(steps[at[0]], valid[at[0]], "o", color=palette.get(label),
+                                  markersize=7, markerfacecolor="none")
+    _log_if_positive(ax_train)
+    _log_if_positive(ax_valid)
+    ax_train.set(title="training loss", xlabel="step", ylabel="train/loss")
+    ax_valid.set(title=f"validation {study.metric} (circle: best step)", xlabel="step",
+                 ylabel=study.metric)
+    for ax in (ax_train, ax_valid):
+        if ax.lines:
+            ax.legend(fontsize=6, loc="best")
+        ax.title.set_fontsize(9)
+    return fig
+
+
+def all_curves(study: Study | str | os.PathLike) -> Figure:
+    """The validation metric of every trial (Playbook: "curves for all trials")."""
+    study = load_lib.as_study(study)
+    palette = colors(study)
+    fig = _figure()
+    ax = fig.add_subplot()
+    seen = set()
+    for _, row in load_lib.originals(study.trials).iterrows():
+        steps, valid = study.curve(row["trial_id"], study.metric)
+        if not len(steps):
+            continue
+        label = row["label"] if row["label"] not in seen else None
+        seen.add(row["label"])
+        style = ":" if row["status"] in load_lib.INFEASIBLE else "-"
+        ax.plot(steps, valid, style, color=palette.get(row["label"]), alpha=0.5, lw=1,
+                label=label)
+    ax.set(title=f"validation {study.metric} of every trial (dotted: infeasible)",
+           xlabel="step", ylabel=study.metric)
+    ax.title.set_fontsize(9)
+    if seen:
+        ax.legend(fontsize=7)
+    return fig
+
+
+def _log_if_positive(ax, values=None) -> None:
+    """A log y-axis when the values are positive and span more than a factor of 10: an
+    error rate of 0.4% next to one of 50% is still readable."""
+    if values is None:
+        values = np.concatenate([line.get_ydata() for line in ax.lines]) if ax.lines else []
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    if len(values) and values.min() > 0 and values.max() / values.min() > 10:
+        ax.set_yscale("log")
+
+
+# -- checkpoints -----------------------------------------------------------------------
+
+
+def best_step_plot(study: Study | str | os.PathLike) -> Figure:
+    """Histogram of best_step / max_train_steps over done trials, stacked per scientific
+    value, with the playbook's zones: first 10% (too many steps) and last 25% (train longer)."""
+    study = load_lib.as_study(study)
+    palette = colors(study)
+    done = load_lib.ranked(study.trials, study.goal)
+    done = done[done["best_step"].notna() & done["max_train_steps"].notna()
+                & (done["max_train_steps"] > 0)]
+    fig = _figure()
+    ax = fig.add_subplot()
+    ax.axvspan(0, diagnostics.EARLY_BEST, color="tab:orange", alpha=0.12)
+    ax.axvspan(diagnostics.LATE_BEST, 1, color="tab:blue", alpha=0.12)
+    ax.text(diagnostics.EARLY_BEST / 2, 0.97, "too many\nsteps?", ha="center", va="top",
+            fontsize=7, transform=ax.get_xaxis_transform())
+    ax.text((1 + diagnostics.LATE_BEST) / 2, 0.97, "train\nlonger?", ha="center", va="top",
+            fontsize=7, transform=ax.get_xaxis_transform())
+    groups = [(label, (g["best_step"].astype(float) / g["max_train_steps"].astype(float))
+               .to_numpy()) for label, g in done.groupby("label", sort=False)]
+    if groups:
+        ax.hist([v for _, v in groups], bins=np.linspace(0, 1, 21), stacked=True,
+                color=[palette.get(label) for label, _ in groups],
+                label=[label for label, _ in groups])
+        ax.legend(fontsize=7, loc="center left")
+    ax.set_xlim(0, 1)
+    ax.set(xlabel="best_step / max_train_steps", ylabel="trials",
+           title="where retrospective checkpoint selection landed")
+    ax.title.set_fontsize(9)
+    return fig
+
+
+# -- all of them -----------------------------------------------------------------------
+
+
+def figures(study: Study | str | os.PathLike) -> dict[str, Figure]:
+    """Every figure of the study, by a file-safe name."""
+    study = load_lib.as_study(study)
+    out = {f"axis_{slug(key)}": fig for key, fig in axis_plots(study).items()}
+    out["isolation"] = isolation_plot(study)
+    out["training_curves"] = training_curves(study)
+    out["all_curves"] = all_curves(study)
+    out["best_steps"] = best_step_plot(study)
+    return out
+
+
+def slug(name: str) -> str:
+    """A file-name-safe version of a config key ('model.width' -> 'model_width')."""
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", name).strip("_") or "x"
+
+
+__all__ = ["all_curves", "axis_plot", "axis_plots", "best_step_plot", "colors", "figures",
+           "isolation_plot", "slug", "training_curves"]

@@ -1,0 +1,204 @@
+"""A study's report: STUDY_DIR/report/index.html with every figure beside it as PNG.
+
+The page holds the findings, the comparison with the baseline, a table of the
+best trials, the figures (referenced by relative path, so the folder can be
+copied or served as is) and the commands that reproduce or continue the work;
+report/configs/ holds a config file per best trial for `playbook train`.
+Everything is written under STUDY_DIR/report, each file atomically; nothing
+else in the study is touched.
+"""
+
+from __future__ import annotations
+
+import datetime
+import html
+import json
+import os
+import shlex
+from collections.abc import Sequence
+
+import pandas as pd
+
+from playbook.analysis import decisions, diagnostics, plots
+from playbook.analysis import load as load_lib
+from playbook.analysis.diagnostics import Finding
+from playbook.analysis.load import Study
+from playbook.study.store import StudyStore, read_json
+
+REPORT_DIR = "report"
+BEST_TRIALS = 3  # rows per scientific value in the best-trials table
+
+_CSS = """
+body { font-family: system-ui, sans-serif; max-width: 1200px; margin: 2em auto; color: #222; }
+table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0 1.5em; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; }
+th { background: #f3f3f3; }
+.error { border-left: 5px solid #c00; } .warning { border-left: 5px solid #e90; }
+.info { border-left: 5px solid #48c; }
+.finding { padding: 0.3em 0.8em; margin: 0.5em 0; background: #fafafa; }
+.advice { color: #555; }
+figure { display: inline-block; margin: 0.5em; vertical-align: top; }
+img { max-width: 100%; border: 1px solid #eee; }
+pre { background: #f6f6f6; padding: 0.8em; overflow-x: auto; }
+"""
+
+
+def write_report(study: Study | str | os.PathLike, findings: Sequence[Finding] | None = None
+                 ) -> str:
+    """Writes STUDY_DIR/report/index.html, its figures and its configs; returns the page's path."""
+    study = load_lib.as_study(study)
+    findings = list(diagnostics.diagnose(study) if findings is None else findings)
+    out = os.path.join(study.root, REPORT_DIR)
+    os.makedirs(os.path.join(out, "configs"), exist_ok=True)
+    figure_files = {}
+    for name, fig in plots.figures(study).items():
+        figure_files[name] = f"{name}.png"
+        _save_figure(fig, os.path.join(out, figure_files[name]))
+    for stale in os.listdir(out):  # Figures of an earlier report that this one no longer has.
+        if stale.endswith(".png") and stale not in figure_files.values():
+            os.unlink(os.path.join(out, stale))
+    configs = _write_trial_configs(study, out)
+    page = render(study, findings, figure_files, configs)
+    path = os.path.join(out, "index.html")
+    decisions.write_text_atomic(path, page)
+    return path
+
+
+def _save_figure(fig, path: str) -> None:
+    tmp = os.path.join(os.path.dirname(path), f".tmp-{os.path.basename(path)}")
+    fig.savefig(tmp, format="png", dpi=100)
+    os.replace(tmp, path)
+
+
+def _write_trial_configs(study: Study, out: str) -> dict[str, str]:
+    """report/configs/trial_<id>.py for the best trial of each scientific value."""
+    store = StudyStore(study.root)
+    written = {}
+    for best in load_lib.best_few(study.trials, study.goal, 1).values():
+        trial_id = best.iloc[0]["trial_id"]
+        config = read_json(os.path.join(store.trial_dir(trial_id), "config.json"))
+        if not config:
+            continue
+        path = os.path.join(out, "configs", f"trial_{trial_id}.py")
+        doc = (f"The config of trial {trial_id} of study '{study.spec.name}' ({study.root}).\n\n"
+               f"    playbook train --config {path} --workdir runs/trial_{trial_id}")
+        decisions.write_text_atomic(path, decisions.config_source(config, doc))
+        written[trial_id] = path
+    return written
+
+
+# -- the page --------------------------------------------------------------------------
+
+
+def render(study: Study, findings: Sequence[Finding], figure_files: dict[str, str],
+           configs: dict[str, str]) -> str:
+    """The report's HTML."""
+    e = html.escape
+    spec = study.spec
+    created = read_json(StudyStore(study.root).study_json) or {}
+    when = (datetime.datetime.fromtimestamp(created["created"]).isoformat(timespec="seconds")
+            if isinstance(created.get("created"), (int, float)) else "?")
+    parts = [
+        "<!DOCTYPE html>", "<html><head><meta charset='utf-8'>",
+        f"<title>{e(spec.name)}: study report</title><style>{_CSS}</style></head><body>",
+        f"<h1>Study {e(spec.name)}</h1>",
+        f"<p>{e(spec.description)}</p>" if spec.description else "",
+        f"<p>Directory <code>{e(study.root)}</code>, created {e(when)}. Metric "
+        f"<b>{e(study.metric)}</b> ({e(study.goal)}); designer {e(spec.designer)}, budget "
+        f"{spec.budget} trials per scientific value; scientific: "
+        f"{e(', '.join(study.scientific_keys))}; nuisance: "
+        f"{e(', '.join(study.nuisance_keys) or 'none')}. Report written "
+        f"{e(datetime.datetime.now().isoformat(timespec='seconds'))}.</p>",
+        "<h2>Trials</h2>", _status_table(study),
+        "<h2>Findings</h2>", _findings_html(findings),
+        "<h2>Comparison with the baseline</h2>",
+        f"<pre>{e(decisions.comparison_text(study))}</pre>",
+        "<h2>Best trials</h2>", _best_table(study),
+        "<h2>Figures</h2>",
+        *(f"<figure><img src='{e(file)}' alt='{e(name)}'><figcaption>{e(name)}</figcaption>"
+          f"</figure>" for name, file in figure_files.items()),
+        "<h2>Commands</h2>", f"<pre>{e(commands(study, configs))}</pre>",
+        "<h2>Every trial</h2>", "<details><summary>table</summary>",
+        study.trials.drop(columns=["error"]).to_html(index=False, na_rep="", border=0),
+        "</details>", "</body></html>",
+    ]
+    return "\n".join(p for p in parts if p)
+
+
+def _status_table(study: Study) -> str:
+    trials = study.trials
+    statuses = ("pending", "running", "done", "diverged", "failed")
+    rows = []
+    for label in study.labels:
+        mine = trials[trials["label"] == label]
+        rows.append({"scientific value": label,
+                     **{s: int((mine["status"] == s).sum()) for s in statuses},
+                     "seed reruns": int(mine["repeats"].notna().sum())})
+    return pd.DataFrame(rows).to_html(index=False, border=0)
+
+
+def _findings_html(findings: Sequence[Finding]) -> str:
+    if not findings:
+        return "<p>No findings: nothing the playbook's checks flag.</p>"
+    e = html.escape
+    return "\n".join(
+        f"<div class='finding {e(f.severity)}'><b>{e(f.severity)}</b> <code>{e(f.code)}</code>: "
+        f"{e(f.message)}<br><span class='advice'>&rarr; {e(f.recommendation)}</span></div>"
+        for f in findings)
+
+
+def _best_table(study: Study) -> str:
+    rows = []
+    for label, best in load_lib.best_few(study.trials, study.goal, BEST_TRIALS).items():
+        for rank, (_, row) in enumerate(best.iterrows(), start=1):
+            group = load_lib.rerun_group(study.trials, row["trial_id"])
+            reruns = group[(group["status"] == "done") & group["objective"].notna()]
+            spread = (f"{reruns['objective'].mean():.4g} ± {reruns['objective'].std():.2g} "
+                      f"(n={len(reruns)})" if len(reruns) >= 2 else "")
+            nuisance = {k: row[k] for k in study.nuisance_keys if not pd.isna(row[k])}
+            rows.append({
+                "scientific value": label, "rank": rank, "trial": row["trial_id"],
+                study.metric: f"{row['objective']:.4g}",
+                "best step": f"{row['best_step']} / {row['max_train_steps']}",
+                "seed reruns": spread,
+                "nuisance": ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                                      for k, v in nuisance.items()),
+            })
+    if not rows:
+        return "<p>No trial has finished successfully yet.</p>"
+    return pd.DataFrame(rows).to_html(index=False, border=0)
+
+
+def commands(study: Study, configs: dict[str, str]) -> str:
+    """The commands that reproduce a best trial, measure variance, and decide."""
+    q = shlex.quote
+    root = q(study.root)
+    best = decisions.best_value(study)
+    adopt = " ".join(q(f"{k}={v}") for k, v in best.items()) if best else "KEY=VALUE"
+    lines = [
+        "# continue or resume the study (never reruns a finished trial):",
+        f"playbook study --config STUDY_CONFIG --workdir {root}",
+        f"playbook status {root}",
+        "# measure trial variance, then compare with the baseline:",
+        decisions.rerun_command(root),
+        f"playbook compare {root}",
+        "# adopt a scientific value as the next round's baseline:",
+        f"playbook adopt {root} {adopt}",
+        f"playbook report {root}",
+    ]
+    if configs:
+        lines.append("# retrain the best trial of each scientific value:")
+        lines += [f"playbook train --config {q(path)} --workdir runs/trial_{trial_id}"
+                  for trial_id, path in configs.items()]
+    return "\n".join(lines)
+
+
+def findings_text(findings: Sequence[Finding]) -> str:
+    """The findings as the lines `playbook report` prints."""
+    if not findings:
+        return "no findings: nothing the playbook's checks flag"
+    return "\n".join(str(f) for f in findings)
+
+
+def findings_json(findings: Sequence[Finding]) -> str:
+    return json.dumps([f.__dict__ for f in findings], default=str, indent=1)
