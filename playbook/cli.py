@@ -144,7 +144,8 @@ def _study(args: argparse.Namespace, overrides: Sequence[str]) -> int:
     if not args.no_report:
         from playbook.analysis import commands
 
-        commands.report(store.root)
+        with store.study_lock():  # Another runner may be finishing the same study.
+            commands.report(store.root)
     return 0
 
 

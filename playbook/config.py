@@ -8,9 +8,13 @@ module only loads and addresses configs; what a key means is decided elsewhere.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
+import logging
 import os
+import sys
+import traceback
 from collections.abc import Sequence
 from typing import Any
 
@@ -39,22 +43,56 @@ def load(path: str, overrides: Sequence[str] = ()) -> ConfigDict:
     # sys_argv is explicit: by default config_flags also reads overrides from sys.argv.
     config_flags.DEFINE_config_file("config", None, "config file", flag_values=flag_values,
                                     lock_config=False, sys_argv=argv)
+    # config_flags loads every file as module 'config_config' and reuses a loaded one, so a
+    # file without get_config() would silently return the previous file's config.
+    sys.modules.pop("config_config", None)
     try:
-        flag_values(argv)
-        config = flag_values.config
+        with _quiet_absl():
+            flag_values(argv)
+            config = flag_values.config
     except flags.Error as e:
         raise ConfigError(_flag_error_message(str(e), path)) from None
-    except (AttributeError, KeyError) as e:
-        raise ConfigError(f"bad override for config '{path}': {e}") from None
+    except Exception as e:  # User code failed: the config file itself or an override.
+        raise ConfigError(_load_error_message(e, path, file)) from None
     if not isinstance(config, ConfigDict):
         raise ConfigError(f"get_config() in '{file}' must return a ConfigDict, got "
-                          f"{type(config).__name__}")
+                          f"{type(config).__name__} (is a return statement missing?)")
     return config
 
 
+@contextlib.contextmanager
+def _quiet_absl():
+    """Drops absl's log lines while loading: errors reach the user as one ConfigError."""
+    logger = logging.getLogger("absl")
+    level = logger.level
+    logger.setLevel(logging.ERROR + 1)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def _flag_error_message(message: str, path: str) -> str:
-    first = message.strip().splitlines()[0] if message.strip() else "could not load"
-    return f"config '{path}': {first}"
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    if "Traceback (most recent call last):" in lines:
+        # config_flags wraps errors of get_config() in a traceback; its last line says what.
+        return f"config '{path}' failed to load: {lines[-1]}; fix the file or its argument"
+    return f"config '{path}': {lines[0] if lines else 'could not load'}"
+
+
+def _load_error_message(error: Exception, path: str, file: str) -> str:
+    """One line for an exception raised by the config file itself or by an override."""
+    if isinstance(error, AttributeError) and "get_config" in str(error):
+        return f"config file '{file}' defines no get_config(); define one returning a ConfigDict"
+    lines = str(error).strip().splitlines()
+    what = f"{type(error).__name__}: {lines[0] if lines else ''}".rstrip(": ")
+    where = os.path.abspath(file)
+    frames = [getattr(error, "filename", None) or ""] + [
+        frame.filename for frame in traceback.extract_tb(error.__traceback__)]
+    if any(os.path.abspath(f) == where for f in frames if f):
+        return f"config file '{file}' failed to load: {what}; fix the file or its get_config()"
+    return (f"bad override for config '{path}': {what}; overrides look like "
+            f"--config.KEY=VALUE with KEY a value (not a section) of the config")
 
 
 def get(config: ConfigDict, dotted: str) -> Any:
@@ -85,17 +123,26 @@ def with_values(config: ConfigDict, values: dict[str, Any]) -> ConfigDict:
             *parents, leaf = dotted.split(".")
             node = out
             for part in parents:
-                node = node[part]
-            if leaf not in node:
+                node = node[part] if isinstance(node, ConfigDict) and part in node else None
+            if not isinstance(node, ConfigDict) or leaf not in node:
                 raise ConfigError(f"'{dotted}' is not a key of the baseline config"
                                   f"{closest(dotted, flat_keys(config))}")
+            if isinstance(node[leaf], ConfigDict):
+                example = next(iter(flat_keys(node[leaf], f"{dotted}.")), f"{dotted}.KEY")
+                raise ConfigError(f"'{dotted}' is a section of the baseline config, not a value; "
+                                  f"set its keys instead, e.g. '{example}'")
             if not _fits(node[leaf], value):
-                raise ConfigError(f"'{dotted}' = {value!r} does not fit the baseline's "
+                raise ConfigError(f"'{dotted}' = {_repr(value)} does not fit the baseline's "
                                   f"{type(node[leaf]).__name__} value {node[leaf]!r}")
             if isinstance(node[leaf], float) and isinstance(value, int):
                 value = float(value)
             node[leaf] = value
     return out
+
+
+def _repr(value: Any) -> str:
+    """A one-line repr (a ConfigDict's own repr is multi-line YAML)."""
+    return repr(value.to_dict() if isinstance(value, ConfigDict) else value)
 
 
 def _fits(old: Any, new: Any) -> bool:

@@ -19,7 +19,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from playbook.errors import ConfigError
+from playbook.errors import ConfigError, closest
 
 SCALES = ("linear", "log", "reverse_log")
 
@@ -30,6 +30,9 @@ def _freeze_when(when: Mapping[str, Any] | None) -> Condition:
     """{'optimizer': 'nesterov'} or {'optimizer': ['adam', 'adamw']} as a hashable tuple."""
     if not when:
         return ()
+    if not isinstance(when, Mapping):
+        raise ConfigError(f"a condition must be a dict of key to value(s), e.g. "
+                          f"when={{'optimizer': 'nesterov'}}; got {when!r}")
     items = []
     for key, values in when.items():
         if isinstance(values, (list, tuple)):
@@ -98,12 +101,15 @@ class Float(Spec):
     def from_unit(self, u: float) -> float:
         u = min(max(float(u), 0.0), 1.0)
         if self.scale == "log":
-            return float(math.exp(math.log(self.low) + u * (math.log(self.high) - math.log(self.low))))
-        if self.scale == "reverse_log":
+            x = math.exp(math.log(self.low) + u * (math.log(self.high) - math.log(self.low)))
+        elif self.scale == "reverse_log":
             # 1 - x is log-uniform in [1 - high, 1 - low]; u = 0 gives low, u = 1 gives high.
             a, b = 1.0 - self.low, 1.0 - self.high
-            return float(1.0 - a * (b / a) ** u)
-        return float(self.low + u * (self.high - self.low))
+            x = 1.0 - a * (b / a) ** u
+        else:
+            x = self.low + u * (self.high - self.low)
+        # exp and log round: without the clip, u = 1 can land just past `high`.
+        return float(min(max(x, self.low), self.high))
 
     def to_unit(self, value: Any) -> float:
         x = float(value)
@@ -277,15 +283,29 @@ def int_range(low: int, high: int, scale: str = "linear", when=None) -> Int:
 
 
 def discrete(values: Sequence[Any], when=None) -> Discrete:
-    return Discrete(values=tuple(values), when=_freeze_when(when))
+    return Discrete(values=_as_values(values, "discrete"), when=_freeze_when(when))
 
 
 def choice(values: Sequence[Any], when=None) -> Choice:
-    return Choice(values=tuple(values), when=_freeze_when(when))
+    return Choice(values=_as_values(values, "choice"), when=_freeze_when(when))
+
+
+def _as_values(values: Any, kind: str) -> tuple[Any, ...]:
+    # A string is a sequence too, but hp.choice('relu') means a typo, not ('r', 'e', 'l', 'u').
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+        raise ConfigError(f"the values of a {kind} spec must be a list, e.g. hp.{kind}"
+                          f"([{values!r}, ...]); got {values!r}")
+    return tuple(values)
 
 
 def branches(key: str, by_value: Mapping[Any, Spec]) -> Branches:
     """`learning_rate=hp.branches('optimizer', {'nesterov': hp.log(1e-3, 1), 'adamw': ...})`."""
+    if not isinstance(key, str) or not key:
+        raise ConfigError(f"branches need the name of the key they depend on, e.g. "
+                          f"hp.branches('optimizer', {{...}}); got {key!r}")
+    if not isinstance(by_value, Mapping) or not by_value:
+        raise ConfigError(f"branches on '{key}' need a dict of value to spec, e.g. "
+                          f"{{'adamw': hp.log(1e-4, 1e-1)}}; got {by_value!r}")
     items = []
     for value, spec in by_value.items():
         spec = spec_from_any(spec)
@@ -306,15 +326,34 @@ def spec_from_any(value: Any) -> Spec | Branches:
         raise ConfigError(f"expected a hyperparameter spec such as hp.log(1e-4, 1e-1), got {value!r}")
     d = dict(value)
     kind = d.pop("kind")
-    when = _freeze_when(d.pop("when", None))
     if kind == "branches":
-        return branches(d["key"], {v: spec_from_any(s) for v, s in d["branches"]})
+        pairs = d.get("branches")
+        if (set(d) != {"key", "branches"} or not isinstance(pairs, (list, tuple))
+                or not all(isinstance(p, (list, tuple)) and len(p) == 2 for p in pairs)
+                or not all(_hashable(v) for v, _ in pairs)):
+            raise ConfigError(f"a branches spec is {{'kind': 'branches', 'key': KEY, 'branches': "
+                              f"[[value, spec], ...]}}; got {value!r}")
+        return branches(d["key"], {v: spec_from_any(s) for v, s in pairs})
     classes = {"float": Float, "int": Int, "discrete": Discrete, "choice": Choice}
-    if kind not in classes:
-        raise ConfigError(f"unknown spec kind '{kind}'; valid kinds: {', '.join(classes)}")
+    if not isinstance(kind, str) or kind not in classes:
+        raise ConfigError(f"unknown spec kind {kind!r}; valid kinds: {', '.join(classes)}, branches")
+    fields = [f.name for f in dataclasses.fields(classes[kind])]
+    unknown = [k for k in d if k not in fields]
+    if unknown:
+        raise ConfigError(f"a {kind} spec has no field {unknown[0]!r}{closest(str(unknown[0]), fields)}; "
+                          f"its fields: {', '.join(fields)}")
+    when = _freeze_when(d.pop("when", None))
     if "values" in d:
-        d["values"] = tuple(d["values"])
+        d["values"] = _as_values(d["values"], kind)
     return classes[kind](when=when, **d)
+
+
+def _hashable(value: Any) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
 
 
 @dataclasses.dataclass(frozen=True)

@@ -12,8 +12,8 @@ import time
 import pytest
 
 from playbook import cli
-from playbook.designers import Halton
 from playbook import search as hp
+from playbook.designers import Halton
 from playbook.errors import ConfigError
 from playbook.study import StudySpec, define, executors, runner
 from playbook.study.store import StudyStore, read_json

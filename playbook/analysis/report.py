@@ -55,7 +55,8 @@ def write_report(study: Study | str | os.PathLike, findings: Sequence[Finding] |
         figure_files[name] = f"{name}.png"
         _save_figure(fig, os.path.join(out, figure_files[name]))
     for stale in os.listdir(out):  # Figures of an earlier report that this one no longer has.
-        if stale.endswith(".png") and stale not in figure_files.values():
+        if (stale.endswith(".png") and not stale.startswith(".tmp-")
+                and stale not in figure_files.values()):
             os.unlink(os.path.join(out, stale))
     configs = _write_trial_configs(study, out)
     page = render(study, findings, figure_files, configs)
@@ -65,7 +66,8 @@ def write_report(study: Study | str | os.PathLike, findings: Sequence[Finding] |
 
 
 def _save_figure(fig, path: str) -> None:
-    tmp = os.path.join(os.path.dirname(path), f".tmp-{os.path.basename(path)}")
+    # Unique per process: two runners finishing one study may write the report at once.
+    tmp = os.path.join(os.path.dirname(path), f".tmp-{os.getpid()}-{os.path.basename(path)}")
     fig.savefig(tmp, format="png", dpi=100)
     os.replace(tmp, path)
 

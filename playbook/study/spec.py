@@ -32,6 +32,8 @@ GOALS = ("minimize", "maximize")
 MAX_BUDGET = 10_000  # trials per scientific value; beyond this is a typo, not a study.
 # Playbook: "Never tune max_train_steps inside a study"; these keys define the trial's length.
 NEVER_NUISANCE = ("max_train_steps",)
+# Baseline keys the study sets itself from its own fields (`trial_config`).
+STUDY_SET = ("metric",)
 
 
 def define(*, baseline: str | ConfigDict, scientific: Mapping[str, Sequence[Any]],
@@ -70,8 +72,8 @@ def _nest(tree: Any, field: str, specs: bool = False) -> dict[str, Any]:
         for part in parents:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
-                raise ConfigError(f"'{dotted}' is given both as a value and as a section")
-        if leaf in node:
+                break
+        if not isinstance(node, dict) or leaf in node:
             raise ConfigError(f"{field} '{dotted}' is given twice (or both as a value and as a "
                               f"section); give each key once")
         node[leaf] = value
@@ -82,8 +84,8 @@ def _dotted_items(tree: Any, field: str, specs: bool, prefix: str = ""):
     """(dotted name, value) for each leaf of nested dicts. With `specs`, a dict with a
     'kind' is a spec in dict form, made a spec here so its own keys stay as they are."""
     if not isinstance(tree, Mapping):
-        raise ConfigError(f"'{prefix.rstrip('.') or field}' must be a dict of dotted names to "
-                          f"values, e.g. {{'model.width': ...}}; got {tree!r}")
+        raise ConfigError(f"'{field}' must be a dict of dotted names to values, e.g. "
+                          f"{{'model.width': ...}}; got {tree!r}")
     for key, value in tree.items():
         name = f"{prefix}{key}"
         if isinstance(value, Mapping) and value and not (specs and "kind" in value):
@@ -94,18 +96,20 @@ def _dotted_items(tree: Any, field: str, specs: bool, prefix: str = ""):
             yield name, list(value) if isinstance(value, tuple) else value
 
 
-def _flatten(tree: Any, is_leaf, prefix: str = "") -> dict[str, Any]:
+def _flatten(tree: Any, is_leaf, field: str, prefix: str = "") -> dict[str, Any]:
     items: dict[str, Any] = {}
     if tree is None:
         return items
+    if not isinstance(tree, (Mapping, ConfigDict)):
+        raise ConfigError(f"'{field}' must be a dict of dotted names to values, e.g. "
+                          f"{{'model.width': ...}}; got {tree!r}")
     for key, value in tree.items():
         name = f"{prefix}{key}"
-        if is_leaf(value):
+        # An empty dict is a (bad) value, not a section with nothing in it.
+        if is_leaf(value) or not isinstance(value, (Mapping, ConfigDict)) or not value:
             items[name] = value
-        elif isinstance(value, (Mapping, ConfigDict)):
-            items.update(_flatten(value, is_leaf, name + "."))
         else:
-            items[name] = value
+            items.update(_flatten(value, is_leaf, field, name + "."))
     return items
 
 
@@ -163,9 +167,9 @@ class StudySpec:
                 raise ConfigError(f"the study config has no '{key}'; see configs/studies/ for "
                                   f"examples")
         baseline = _load_baseline(study.baseline, study_path)
-        fixed = _flatten(study.get("fixed", None) or {}, lambda v: False)
+        fixed = _flatten(study.get("fixed", None) or {}, lambda v: False, "fixed")
         for key, value in fixed.items():
-            _check_key(baseline, key, "fixed")
+            _check_role_key(baseline, key, "fixed")
             baseline = config_lib.with_values(baseline, {key: value})
         scientific = _parse_scientific(baseline, study.scientific)
         nuisance = _parse_nuisance(baseline, study.nuisance)
@@ -179,21 +183,21 @@ class StudySpec:
                                   f"{'nuisance' if key in nuisance else 'scientific'}; "
                                   f"give it one role")
         spec = cls(
-            name=str(study.get("name", "") or _stem(study_path)),
-            description=str(study.get("description", "")),
+            name=_parse_str("name", study.get("name", "")) or _stem(study_path),
+            description=_parse_str("description", study.get("description", "")),
             baseline=baseline,
             scientific=scientific,
             nuisance=nuisance,
             fixed=fixed,
             budget=_parse_budget(study.budget),
-            designer=str(study.get("designer", "halton") or "halton"),
+            designer=_parse_str("designer", study.get("designer", "")) or "halton",
             metric="",
             goal="",
-            seed=_parse_int("seed", study.get("seed", 0)),
+            seed=_parse_seed(study.get("seed", 0)),
         )
         designers.create(spec.designer, 0, 0)  # Unknown designer names fail here.
-        metric, goal = _resolve_metric(baseline, str(study.get("metric", "") or ""),
-                                       str(study.get("goal", "") or ""))
+        metric, goal = _resolve_metric(baseline, _parse_str("metric", study.get("metric", "")),
+                                       _parse_str("goal", study.get("goal", "")))
         spec = dataclasses.replace(spec, metric=metric, goal=goal)
         spec._check_conditions()
         return spec
@@ -266,13 +270,22 @@ class StudySpec:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> StudySpec:
-        return cls(
-            name=d["name"], description=d.get("description", ""),
-            baseline=ConfigDict(d["baseline"]),
-            scientific=tuple((k, tuple(v)) for k, v in d["scientific"].items()),
-            nuisance={k: hp.spec_from_any(s) for k, s in d["nuisance"].items()},
-            fixed=dict(d.get("fixed", {})), budget=int(d["budget"]), designer=d["designer"],
-            metric=d["metric"], goal=d["goal"], seed=int(d["seed"]))
+        """The spec stored by `to_dict`; ConfigError if `d` is not one (e.g. hand-edited)."""
+        try:
+            return cls(
+                name=d["name"], description=d.get("description", ""),
+                baseline=ConfigDict(d["baseline"]),
+                scientific=tuple((k, tuple(v)) for k, v in d["scientific"].items()),
+                nuisance={k: hp.spec_from_any(s) for k, s in d["nuisance"].items()},
+                fixed=dict(d.get("fixed", {})), budget=int(d["budget"]), designer=d["designer"],
+                metric=d["metric"], goal=d["goal"], seed=int(d["seed"]))
+        except ConfigError:
+            raise
+        except (AttributeError, KeyError, TypeError, ValueError) as e:
+            detail = (str(e).splitlines() or [""])[0]
+            raise ConfigError(f"the stored study spec is malformed ({type(e).__name__}: {detail}); "
+                              f"restore study.json or rerun the study config into a new "
+                              f"--workdir") from None
 
     # -- validation helpers -----------------------------------------------------------
 
@@ -295,8 +308,7 @@ class StudySpec:
                 for cond_key, values in branch.when:
                     if cond_key == key:
                         raise ConfigError(f"'{key}' has a condition on itself")
-                    if not config_lib.has(self.baseline, cond_key):
-                        _check_key(self.baseline, cond_key, f"the condition of '{key}'")
+                    _check_key(self.baseline, cond_key, f"the condition of '{key}'")
                     possible = self._possible_values(cond_key)
                     if possible is None:
                         continue
@@ -333,6 +345,18 @@ def _check_key(baseline: ConfigDict, key: str, role: str) -> None:
     if not config_lib.has(baseline, key):
         raise ConfigError(f"{role} key '{key}' is not in the baseline config"
                           f"{closest(key, config_lib.flat_keys(baseline))}")
+    section = config_lib.get(baseline, key)
+    if isinstance(section, ConfigDict):
+        example = next(iter(config_lib.flat_keys(section, f"{key}.")), f"{key}.KEY")
+        raise ConfigError(f"{role} key '{key}' is a section of the baseline config, not a "
+                          f"hyperparameter; name one of its keys, e.g. '{example}'")
+
+
+def _check_role_key(baseline: ConfigDict, key: str, role: str) -> None:
+    _check_key(baseline, key, role)
+    if key in STUDY_SET:
+        raise ConfigError(f"'{key}' cannot be {role}: every trial takes it from the study's "
+                          f"'{key}' field; set {key}=... in the study instead")
 
 
 def _fits(baseline_value: Any, value: Any) -> bool:
@@ -340,16 +364,16 @@ def _fits(baseline_value: Any, value: Any) -> bool:
 
 
 def _parse_scientific(baseline: ConfigDict, tree: Any) -> tuple[tuple[str, tuple[Any, ...]], ...]:
-    flat = _flatten(tree, _is_values_leaf)
+    flat = _flatten(tree, _is_values_leaf, "scientific")
     if not flat:
         raise ConfigError("'scientific' names no hyperparameter; give at least one, e.g. "
                           "scientific={'optimizer': ['nesterov', 'adamw']}")
     items = []
     for key, values in flat.items():
-        _check_key(baseline, key, "scientific")
+        _check_role_key(baseline, key, "scientific")
         if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
             raise ConfigError(f"scientific '{key}' must list the values to compare, e.g. "
-                              f"[{values!r}, ...]; got {values!r}")
+                              f"[{config_lib._repr(values)}, ...]; got {config_lib._repr(values)}")
         values = tuple(values)
         if not values:
             raise ConfigError(f"scientific '{key}' lists no values; give at least one")
@@ -367,10 +391,10 @@ def _parse_scientific(baseline: ConfigDict, tree: Any) -> tuple[tuple[str, tuple
 
 
 def _parse_nuisance(baseline: ConfigDict, tree: Any) -> dict[str, hp.Spec | hp.Branches]:
-    flat = _flatten(tree, _is_spec_leaf)
+    flat = _flatten(tree, _is_spec_leaf, "nuisance")
     nuisance: dict[str, hp.Spec | hp.Branches] = {}
     for key, raw in flat.items():
-        _check_key(baseline, key, "nuisance")
+        _check_role_key(baseline, key, "nuisance")
         if key in NEVER_NUISANCE:
             raise ConfigError(f"'{key}' cannot be a nuisance hyperparameter (Playbook: never tune "
                               f"max_train_steps inside a study); fix it in the baseline or make "
@@ -417,9 +441,20 @@ def _parse_budget(budget: Any) -> int:
     return budget
 
 
-def _parse_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"'{name}' must be an integer, got {value!r}")
+def _parse_seed(value: Any) -> int:
+    # The designers seed numpy, which takes seeds in [0, 2**32) (and larger, but nothing needs them).
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**32:
+        raise ConfigError(f"'seed' must be an integer in [0, 2**32), got {value!r}; e.g. seed=0")
+    return value
+
+
+def _parse_str(name: str, value: Any) -> str:
+    """A text field; None or '' mean its default."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ConfigError(f"'{name}' must be a string, got {value!r} "
+                          f"({type(value).__name__}); leave it out for the default")
     return value
 
 
