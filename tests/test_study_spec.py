@@ -152,3 +152,19 @@ def test_missing_baseline_file_is_named(tmp_path):
                     " nuisance={}, budget=1)\n")
     with pytest.raises(ConfigError, match="baseline config 'nope.py' not found"):
         StudySpec.load(str(path))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(scientific={"optimizer": ["nesterov", "sgdd"]}),
+     "optimizer 'sgdd' is unknown"),
+    (dict(scientific={"batch_size": [32, 0]}), "batch_size=0 must be a positive integer"),
+    (dict(scientific={"model.name": ["mlp", "resnet"]}, nuisance={}),
+     "unknown model.name 'resnet'"),
+    (dict(nuisance={"momentum": hp.linear(0.5, 1.5)}), "momentum=1.0 must be in [0, 1)"),
+    (dict(scientific={"schedule": ["cosine", "exponential"]}), "schedule"),
+])
+def test_values_that_cannot_train_are_caught_before_anything_runs(baseline, kwargs, message):
+    with pytest.raises(ConfigError) as e:
+        study(baseline, **kwargs)
+    assert message in str(e.value)
+    assert "(in the trial with " in str(e.value)

@@ -200,6 +200,7 @@ class StudySpec:
                                        _parse_str("goal", study.get("goal", "")))
         spec = dataclasses.replace(spec, metric=metric, goal=goal)
         spec._check_conditions()
+        spec._check_trainable()
         return spec
 
     @classmethod
@@ -300,6 +301,21 @@ class StudySpec:
                 return spec.values
             return None
         return (config_lib.get(self.baseline, key),)
+
+    def _check_trainable(self) -> None:
+        """Every scientific value, at the corners and centre of the nuisance cube, must give
+        a config that can train (checked without data); the error names the trial's values."""
+        from playbook.train import checks  # Imports JAX and optax.
+
+        dim = len(self.dimensions)
+        points = [[0.0] * dim, [0.5] * dim, [1.0] * dim]
+        for trial in self.trials(points):
+            try:
+                checks.check(self.trial_config(trial))
+            except ConfigError as e:
+                where = " ".join(f"{k}={v!r}" for k, v in {**trial.scientific,
+                                                           **trial.nuisance}.items())
+                raise ConfigError(f"{e} (in the trial with {where})") from None
 
     def _check_conditions(self) -> None:
         for key, spec in self.nuisance.items():
