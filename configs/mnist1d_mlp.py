@@ -6,7 +6,8 @@ Data: 3500 train / 500 validation (carved by data.seed) / 1000 test, generated
 offline and cached on first use (~3 s). The MLP fits the training set within a
 few hundred steps and then overfits; weight decay and dropout are the natural
 nuisance (or scientific) hyperparameters to study.
-Measured: <TO BE FILLED by the lead after the training loop lands>
+Measured on 2 CPU cores: best valid error 0.352 at step 1000 of 2000 (it overfits
+after), 8.6-11.6 s, ~800-870 steps/s.
 """
 
 from ml_collections import ConfigDict
