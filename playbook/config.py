@@ -174,3 +174,34 @@ def to_dict(config: ConfigDict) -> dict:
 
 def from_dict(d: dict) -> ConfigDict:
     return ConfigDict(d)
+
+
+def training_defaults() -> ConfigDict:
+    """Every training key of a baseline (docs/ARCHITECTURE.md) at its default value.
+
+    A baseline config sets `workload`, `data` and `model` and overrides what
+    differs; studies can address only keys that exist, so all are present.
+    """
+    c = ConfigDict()
+    c.optimizer = "adamw"
+    c.learning_rate = 3e-3
+    c.weight_decay = 0.0
+    c.momentum = 0.9
+    c.b1 = 0.9
+    c.b2 = 0.999
+    c.eps = 1e-8
+    c.grad_clip_norm = 0.0
+    c.schedule = "cosine"
+    c.warmup_steps = 0
+    c.warmup_fraction = 0.0
+    c.lr_end_factor = 0.0
+    c.batch_size = 128
+    c.eval_batch_size = 0
+    c.max_train_steps = 1000
+    c.eval_every_steps = 250
+    c.log_every_steps = 50
+    c.seed = 0
+    c.metric = "valid/error_rate"
+    c.checkpoint = ConfigDict(dict(keep_best=1))
+    c.divergence_factor = 10.0
+    return c
