@@ -30,12 +30,12 @@ def check(config: ConfigDict) -> None:
             raise ConfigError(f"{key}={value!r} must be a positive integer")
     for key in NON_NEGATIVE:
         if config_lib.has(config, key):
-            value = float(config_lib.get(config, key))
+            value = _number(config, key)
             if not math.isfinite(value) or value < 0:
                 raise ConfigError(f"{key}={value!r} must be a finite number >= 0")
     for key in ("momentum", "b1", "b2"):
         if config_lib.has(config, key):
-            value = float(config_lib.get(config, key))
+            value = _number(config, key)
             if not 0.0 <= value < 1.0:
                 raise ConfigError(f"{key}={value!r} must be in [0, 1)")
     optimizers.create(config)
@@ -46,3 +46,10 @@ def check(config: ConfigDict) -> None:
         if metric not in valid:
             raise ConfigError(f"metric '{metric}' is not a validation metric of workload "
                               f"'{workload.name}'; valid: {', '.join(valid)}")
+
+
+def _number(config: ConfigDict, key: str) -> float:
+    value = config_lib.get(config, key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{key}={value!r} must be a number")
+    return float(value)
