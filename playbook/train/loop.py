@@ -184,7 +184,18 @@ def programs(trial: Trial) -> Programs:
     return _PROGRAMS[key]
 
 
-def _compile(trial: Trial) -> Programs:
+@dataclasses.dataclass(frozen=True)
+class Functions:
+    """The pure functions behind `Programs`, before jit: `playbook.train.batched`
+    vmaps the same ones over trials."""
+
+    init: Callable[..., State]
+    train: Callable[..., tuple[State, dict]]
+    evaluate: Callable[..., tuple]
+
+
+def functions(trial: Trial) -> Functions:
+    """The un-jitted init, train (a scan of steps) and evaluation functions of `trial`."""
     model, workload, opt = trial.model, trial.workload, trial.optimizer
     example = trial.dataset.train.inputs
     shape, dtype = (1, *example.shape[1:]), example.dtype
@@ -227,13 +238,18 @@ def _compile(trial: Trial) -> Programs:
         metrics = workload.eval_metrics(logits, labels)
         return {k: jnp.sum(weights * v) for k, v in metrics.items()}, jnp.sum(weights)
 
+    return Functions(init=init, train=train, evaluate=eval_sums)
+
+
+def _compile(trial: Trial) -> Programs:
+    fns = functions(trial)
     rep = sharding.replicated(trial.mesh)
     stacked, batch = (sharding.batch_sharding(trial.mesh, a) for a in (1, 0))
     return Programs(
-        init=jax.jit(init, out_shardings=rep),
-        train=jax.jit(train, in_shardings=(rep, rep, rep, stacked, stacked),
+        init=jax.jit(fns.init, out_shardings=rep),
+        train=jax.jit(fns.train, in_shardings=(rep, rep, rep, stacked, stacked),
                       out_shardings=(rep, rep), donate_argnums=0),
-        evaluate=jax.jit(eval_sums, in_shardings=(rep, batch, batch, batch), out_shardings=rep))
+        evaluate=jax.jit(fns.evaluate, in_shardings=(rep, batch, batch, batch), out_shardings=rep))
 
 
 # -- data on devices ------------------------------------------------------------------------
