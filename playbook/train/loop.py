@@ -24,6 +24,13 @@ program serves the whole trial. The default (0, automatic) is 32, or 1 (no
 loop) on CPU for models with convolutions. At most two dispatches are in
 flight: XLA's CPU collectives deadlock when many multi-device programs queue.
 
+Model state. Variables other than `params` (batch norm's `batch_stats`) are
+`state['model_state']`, an empty dict for stateless models: training applies
+the model with them mutable and carries the updated values; evaluation uses
+them as they are (running averages); checkpoints save them with the rest of the
+state. Under `jax.jit` they are replicated like the parameters, so batch
+statistics computed over a data-parallel batch are global.
+
 Failures. A diverged trial (non-finite loss or gradient norm at a log step,
 or a mean train loss above `divergence_factor` times the first step's loss)
 ends with status `diverged`, no exception. A ConfigError propagates (bad input,
@@ -74,7 +81,7 @@ TRACE_COUNTS: collections.Counter[str] = collections.Counter()
 
 log = logging.getLogger(__name__)
 
-State = dict[str, Any]  # step, params, opt_state, initial_loss
+State = dict[str, Any]  # step, params, model_state, opt_state, initial_loss
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -166,7 +173,8 @@ def dispatch_length(wanted: int, max_train_steps: int, eval_every: int, log_ever
 class Programs:
     init: Callable[..., State]  # (rng, hp) -> state
     train: Callable[..., tuple[State, dict]]  # (state, hp, rng, inputs, labels) -> state, stats
-    evaluate: Callable[..., tuple]  # (params, inputs, labels, weights) -> sums, sum of weights
+    # (params, inputs, labels, weights, model_state) -> sums, sum of weights
+    evaluate: Callable[..., tuple]
 
 
 _PROGRAMS: dict[tuple, Programs] = {}
@@ -187,7 +195,11 @@ def programs(trial: Trial) -> Programs:
 @dataclasses.dataclass(frozen=True)
 class Functions:
     """The pure functions behind `Programs`, before jit: `playbook.train.batched`
-    vmaps the same ones over trials."""
+    vmaps the same ones over trials.
+
+    `evaluate(params, inputs, labels, weights, model_state=None)`: `model_state`
+    is `state['model_state']`, needed by models with batch norm (None or {} for
+    stateless models, so the four-argument call of those is unchanged)."""
 
     init: Callable[..., State]
     train: Callable[..., tuple[State, dict]]
@@ -202,8 +214,10 @@ def functions(trial: Trial) -> Functions:
 
     def init(rng, hp):
         TRACE_COUNTS["init"] += 1
-        params = model.init({"params": rng}, jnp.zeros(shape, dtype), train=False)["params"]
-        return {"step": jnp.zeros((), jnp.int32), "params": params,
+        variables = model.init({"params": rng}, jnp.zeros(shape, dtype), train=False)
+        params = variables["params"]
+        model_state = {k: v for k, v in variables.items() if k != "params"}
+        return {"step": jnp.zeros((), jnp.int32), "params": params, "model_state": model_state,
                 "opt_state": opt.init(params, hp), "initial_loss": jnp.full((), jnp.nan, jnp.float32)}
 
     def train_step(state, batch, hp, rng):
@@ -212,13 +226,21 @@ def functions(trial: Trial) -> Functions:
         dropout = jax.random.fold_in(rng, step)
 
         def loss_fn(params):
-            logits = model.apply({"params": params}, inputs, train=True, rngs={"dropout": dropout})
-            return jnp.mean(workload.train_loss(logits, labels))
+            variables = {"params": params, **model_state}
+            if model_state:  # batch norm: batch statistics in, updated running averages out
+                logits, updated = model.apply(variables, inputs, train=True,
+                                              rngs={"dropout": dropout}, mutable=list(model_state))
+            else:
+                logits, updated = model.apply(variables, inputs, train=True,
+                                              rngs={"dropout": dropout}), {}
+            return jnp.mean(workload.train_loss(logits, labels)), updated
 
-        loss, grads = jax.value_and_grad(loss_fn)(state["params"])
+        model_state = state["model_state"]
+        (loss, model_state), grads = jax.value_and_grad(loss_fn, has_aux=True)(state["params"])
         grad_norm = optax.tree.norm(grads)  # global L2 norm, before any clipping
         params, opt_state, lr = opt.apply(grads, state["opt_state"], state["params"], hp)
-        new = {"step": step + 1, "params": params, "opt_state": opt_state,
+        new = {"step": step + 1, "params": params, "model_state": dict(model_state),
+               "opt_state": opt_state,
                "initial_loss": jnp.where(step == 0, loss, state["initial_loss"])}
         return new, {"loss": loss, "grad_norm": grad_norm, "learning_rate": lr}
 
@@ -232,9 +254,9 @@ def functions(trial: Trial) -> Functions:
                                         (inputs, labels))
         return state, {**stats, "initial_loss": state["initial_loss"]}
 
-    def eval_sums(params, inputs, labels, weights):
+    def eval_sums(params, inputs, labels, weights, model_state=None):
         TRACE_COUNTS["eval"] += 1
-        logits = model.apply({"params": params}, inputs, train=False)
+        logits = model.apply({"params": params, **(model_state or {})}, inputs, train=False)
         metrics = workload.eval_metrics(logits, labels)
         return {k: jnp.sum(weights * v) for k, v in metrics.items()}, jnp.sum(weights)
 
@@ -249,7 +271,8 @@ def _compile(trial: Trial) -> Programs:
         init=jax.jit(fns.init, out_shardings=rep),
         train=jax.jit(fns.train, in_shardings=(rep, rep, rep, stacked, stacked),
                       out_shardings=(rep, rep), donate_argnums=0),
-        evaluate=jax.jit(fns.evaluate, in_shardings=(rep, batch, batch, batch), out_shardings=rep))
+        evaluate=jax.jit(fns.evaluate, in_shardings=(rep, batch, batch, batch, rep),
+                         out_shardings=rep))
 
 
 # -- data on devices ------------------------------------------------------------------------
@@ -268,12 +291,14 @@ def eval_batches(trial: Trial, split: str = "valid") -> list[tuple[jax.Array, ..
                                  trial.mesh)
 
 
-def evaluate(progs: Programs, params: Any, batches: list, prefix: str = "valid"
-             ) -> dict[str, float]:
-    """Weighted means over `batches` of each eval metric, as `{prefix}/{name}` floats."""
+def evaluate(progs: Programs, params: Any, batches: list, prefix: str = "valid",
+             model_state: Any = None) -> dict[str, float]:
+    """Weighted means over `batches` of each eval metric, as `{prefix}/{name}` floats;
+    `model_state` is the state's `model_state` (batch norm's running averages)."""
     outputs = []
+    model_state = {} if model_state is None else model_state
     for i, batch in enumerate(batches):
-        outputs.append(progs.evaluate(params, *batch))
+        outputs.append(progs.evaluate(params, *batch, model_state))
         if i >= 2:
             jax.block_until_ready(outputs[i - 2])  # at most two in flight (see module doc)
     totals, weight = collections.defaultdict(float), 0.0
@@ -302,7 +327,7 @@ def evaluate_checkpoint(config: ConfigDict, workdir: str | os.PathLike, split: s
     trial = prepare(config)
     step, state = _restore(trial, workdir, step)
     return step, evaluate(programs(trial), state["params"], eval_batches(trial, split),
-                          prefix=split)
+                          prefix=split, model_state=state["model_state"])
 
 
 def _restore(trial: Trial, workdir: str | os.PathLike, step: int | str) -> tuple[int, State]:
@@ -325,6 +350,7 @@ def train_and_evaluate(config: ConfigDict, workdir: str | os.PathLike) -> TrialR
     Idempotent: a workdir whose result.json says done or diverged is returned
     as it is. See the module docstring for what is raised and what is recorded.
     """
+    started = time.perf_counter()
     workdir = os.fspath(workdir)
     previous = result_lib.read(workdir)
     if previous is not None and previous.status in result_lib.FINISHED:
@@ -337,7 +363,7 @@ def train_and_evaluate(config: ConfigDict, workdir: str | os.PathLike) -> TrialR
             os.makedirs(workdir, exist_ok=True)
             _write_atomic(os.path.join(workdir, CONFIG_FILE),
                           json.dumps(config_lib.to_dict(config), indent=1, sort_keys=True))
-        run = _Run(trial, workdir)
+        run = _Run(trial, workdir, started)
         result = run.train()
     except ConfigError:
         raise
@@ -362,12 +388,15 @@ def train_and_evaluate(config: ConfigDict, workdir: str | os.PathLike) -> TrialR
 class _Run:
     """The mutable side of one training run: writers, checkpoints, best so far, timing."""
 
-    def __init__(self, trial: Trial, workdir: str):
+    def __init__(self, trial: Trial, workdir: str, started: float | None = None,
+                 progress: bool = True):
         self.trial, self.workdir = trial, workdir
         main = sharding.is_main_process()
         self.ckpts = Checkpoints(workdir, trial.metric, trial.goal, trial.keep_best)
         self.writer = metrics_lib.MetricsWriter(workdir, enabled=main)
-        self.progress = metrics_lib.Progress(trial.max_train_steps, enabled=main)
+        self.progress = metrics_lib.Progress(trial.max_train_steps, enabled=main and progress)
+        self.started = time.perf_counter() if started is None else started
+        self.first_step_seconds = math.nan  # start of the run to its first metrics
         self.step = 0  # last step whose train metrics were read
         self.best_step: int | None = None
         self.best: dict[str, float] | None = None
@@ -390,7 +419,8 @@ class _Run:
         _, rng = jax.random.split(jax.random.PRNGKey(trial.seed))
         rng = sharding.put_replicated(rng, trial.mesh)
         if step == trial.max_train_steps and self.final is None:
-            self.final = evaluate(progs, state["params"], eval_batches(trial))
+            self.final = evaluate(progs, state["params"], eval_batches(trial),
+                                  model_state=state["model_state"])
         evals = eval_batches(trial) if step < trial.max_train_steps else []
         since_log, unread, previous = [], None, None
         self._mark = time.perf_counter()
@@ -406,7 +436,10 @@ class _Run:
                     return self.result("diverged")
                 unread = None
             if step % trial.eval_every_steps == 0 or step == trial.max_train_steps:
-                if self._read_train_metrics(step, since_log, evaluate_with=(progs, state, evals)):
+                evaluation = lambda state=state: (
+                    evaluate(progs, state["params"], evals, model_state=state["model_state"]),
+                    state)
+                if self._read_train_metrics(step, since_log, evaluation):
                     return self.result("diverged")
                 since_log = []
             elif step % trial.log_every_steps == 0:
@@ -450,9 +483,12 @@ class _Run:
             self.best_step, self.best = step, dict(valid)
         self.final = dict(valid)
 
-    def _read_train_metrics(self, step: int, stats: list, evaluate_with=None) -> bool:
+    def _read_train_metrics(self, step: int, stats: list,
+                            evaluation: Callable[[], tuple[dict[str, float], State]] | None = None
+                            ) -> bool:
         """Writes the train metrics of the interval ending at `step` (and, at an
-        evaluation, the validation metrics and a checkpoint); True if diverged.
+        evaluation, the validation metrics and a checkpoint of the state that
+        `evaluation()` returns with them); True if diverged.
 
         The interval's time runs from the previous read (or the end of the last
         evaluation) to the moment its last dispatch is done: the loop has just
@@ -463,6 +499,8 @@ class _Run:
         now = time.perf_counter()
         steps, seconds = step - self.step, now - self._mark
         self._intervals.append((steps, seconds))
+        if math.isnan(self.first_step_seconds):
+            self.first_step_seconds = now - self.started
         record = {"train/loss": float(np.mean(values["loss"])),
                   "train/grad_norm": float(values["grad_norm"][-1]),
                   "train/learning_rate": float(values["learning_rate"][-1]),
@@ -470,9 +508,8 @@ class _Run:
         self.step, self._mark = step, now
         self.progress.update(step, record["train/loss"])
         diverged = self._diverged(values, record["train/loss"])
-        if evaluate_with is not None and not diverged:
-            progs, state, evals = evaluate_with
-            valid = evaluate(progs, state["params"], evals)
+        if evaluation is not None and not diverged:
+            valid, state = evaluation()
             record.update(valid)
             self.ckpts.save(step, state, valid)
             self._note_evaluation(step, valid)
@@ -508,9 +545,10 @@ class _Run:
         intervals = self._intervals[1:] or self._intervals
         steps, seconds = sum(i[0] for i in intervals), sum(i[1] for i in intervals)
         if not steps or seconds <= 0:
-            return Throughput()
+            return Throughput(first_step_seconds=self.first_step_seconds)
         return Throughput(examples_per_second=steps * self.trial.batch_size / seconds,
-                          steps_per_second=steps / seconds)
+                          steps_per_second=steps / seconds,
+                          first_step_seconds=self.first_step_seconds)
 
 
 def _score(valid: Mapping[str, float], trial: Trial) -> float:

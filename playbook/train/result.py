@@ -25,10 +25,13 @@ FINISHED = ("done", "diverged")  # a rerun of these returns the stored result
 @dataclasses.dataclass(frozen=True)
 class Throughput:
     """Steady-state training speed of the run that produced the result (evaluation,
-    checkpointing and the first, compiling, log interval excluded when possible)."""
+    checkpointing and the first, compiling, log interval excluded when possible),
+    and its start-up cost: seconds from the start of the run (before the data is
+    loaded) to the end of its first log interval, compilation included."""
 
     examples_per_second: float = math.nan
     steps_per_second: float = math.nan
+    first_step_seconds: float = math.nan
 
 
 @dataclasses.dataclass(frozen=True)
