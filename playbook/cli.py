@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 
@@ -69,6 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     adopt.add_argument("study_dir")
     adopt.add_argument("--value", nargs="+", required=True, metavar="KEY=VALUE",
                        help="the scientific value adopted, e.g. --value optimizer=adamw")
+    _scaling_parsers(sub)
     return parser
 
 
@@ -83,6 +85,13 @@ def _executor_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cpus_per_trial", type=float, default=1.0, help="Ray CPUs per trial")
     parser.add_argument("--gpus_per_trial", type=float, default=0.0, help="Ray GPUs per trial")
     parser.add_argument("--no_progress", action="store_true", help="no progress bar")
+    parser.add_argument("--trials_per_program", default="1", metavar="K|auto",
+                        help="train up to K trials of the same structure together in one "
+                             "compiled program (vmap); 'auto' sizes K from the device")
+    parser.add_argument("--compilation_cache", default=None, metavar="DIR|none",
+                        help="JAX's persistent compilation cache (default: "
+                             "$PLAYBOOK_COMPILATION_CACHE or ~/.cache/playbook/jax; "
+                             "'none' turns it off)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -99,6 +108,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return train_main.run(args.config, extra, args.workdir)
         if args.command == "study":
             return _study(args, extra)
+        if args.command in SCALING_COMMANDS:
+            return _scaling(parser, args, extra)
         if extra:
             parser.error(f"{args.command} takes no --config overrides")
         if args.command == "status":
@@ -152,14 +163,25 @@ def _study(args: argparse.Namespace, overrides: Sequence[str]) -> int:
 def _execute(store, spec, args) -> None:
     from playbook.study import executors, runner
     from playbook.study.progress import ProgressBar
+    from playbook.train.batched import parse_trials_per_program
 
+    trials_per_program = parse_trials_per_program(args.trials_per_program)
+    cache = _compilation_cache(args.compilation_cache)
     executor = executors.create(args.executor, workers=args.workers, address=args.ray_address,
                                 num_cpus=args.cpus_per_trial, num_gpus=args.gpus_per_trial)
     if args.no_progress:
-        runner.run(store, spec, executor)
+        runner.run(store, spec, executor, trials_per_program=trials_per_program,
+                   compilation_cache=cache)
     else:
         with ProgressBar(store, spec):
-            runner.run(store, spec, executor)
+            runner.run(store, spec, executor, trials_per_program=trials_per_program,
+                       compilation_cache=cache)
+
+
+def _compilation_cache(flag: str | None) -> str | None:
+    value = flag or os.environ.get("PLAYBOOK_COMPILATION_CACHE") or os.path.join(
+        os.path.expanduser("~"), ".cache", "playbook", "jax")
+    return None if value.lower() == "none" else os.path.abspath(value)
 
 
 def _best_table(store, spec) -> str:
@@ -220,6 +242,75 @@ def _trials_table(spec, trials) -> str:
 
 def _fmt(value) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+# -- batch size and training duration (playbook/analysis/scaling.py,
+#    playbook/train/throughput_sweep.py) ---------------------------------------------------
+
+SCALING_COMMANDS = ("batch-sizes", "steps-to-result", "max-train-steps")
+
+
+def _scaling_parsers(sub) -> None:
+    sizes = sub.add_parser(
+        "batch-sizes", help="training throughput per batch size, doubling until it stops helping",
+        description="Doubles the batch size of a baseline config until memory runs out, the "
+                    "training split is exceeded or examples/s stop growing; prints examples/s "
+                    "per batch size and the largest useful one. Override config keys with "
+                    "--config.KEY=VALUE.")
+    sizes.add_argument("--config", required=True, help="baseline config file (configs/*.py)")
+    sizes.add_argument("--start", type=int, default=8, help="first batch size (default 8)")
+    sizes.add_argument("--max_batch_size", type=int, default=None,
+                       help="largest batch size to try (default: until another stop)")
+    sizes.add_argument("--min_gain", type=float, default=0.1,
+                       help="smallest examples/s gain per doubling that counts (default 0.1)")
+    sizes.add_argument("--patience", type=int, default=2,
+                       help="doublings without that gain before stopping (default 2)")
+    sizes.add_argument("--seconds", type=float, default=0.5,
+                       help="seconds timed per batch size and rate (default 0.5)")
+
+    result = sub.add_parser(
+        "steps-to-result", help="steps to reach a goal per batch size, regimes, best learning "
+                                "rates (Shallue et al. 2018)")
+    result.add_argument("study_dir")
+    result.add_argument("--goal", type=float, required=True,
+                        help="goal value of the metric, e.g. --goal 0.45 for valid/error_rate")
+    result.add_argument("--metric", default=None, help="logged metric (default: the study's)")
+    result.add_argument("--goal_direction", choices=("minimize", "maximize"), default=None,
+                        help="whether the metric reaches the goal from above (minimize) or below")
+    result.add_argument("--key", default="batch_size", help="the scientific key (batch_size)")
+    result.add_argument("--out", default=None, help="figure folder (default STUDY_DIR/scaling)")
+
+    duration = sub.add_parser(
+        "max-train-steps", help="the first max_train_steps from a constant learning-rate sweep",
+        description="Playbook: the step at which the fastest trial of a learning-rate sweep "
+                    "(constant schedule, no regularisation) fits the training set.")
+    duration.add_argument("study_dir")
+    duration.add_argument("--goal", type=float, required=True,
+                          help="training-loss value that counts as fitting, e.g. --goal 0.01")
+    duration.add_argument("--metric", default="train/loss", help="logged metric (train/loss)")
+
+
+def _scaling(parser: argparse.ArgumentParser, args: argparse.Namespace,
+             overrides: Sequence[str]) -> int:
+    if args.command == "batch-sizes":
+        from playbook import config as config_lib
+        from playbook.train import throughput_sweep
+
+        config = config_lib.load(args.config, overrides)
+        result = throughput_sweep.sweep(config, start=args.start,
+                                        max_batch_size=args.max_batch_size,
+                                        min_gain=args.min_gain, patience=args.patience,
+                                        min_seconds=args.seconds)
+        print(result.text())
+        return 0
+    if overrides:
+        parser.error(f"{args.command} takes no --config overrides")
+    from playbook.analysis import scaling_commands
+
+    if args.command == "steps-to-result":
+        return scaling_commands.steps_to_result(args.study_dir, args.goal, args.metric,
+                                                args.goal_direction, args.key, args.out)
+    return scaling_commands.max_train_steps(args.study_dir, args.goal, args.metric)
 
 
 if __name__ == "__main__":
