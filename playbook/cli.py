@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 
@@ -85,13 +84,6 @@ def _executor_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cpus_per_trial", type=float, default=1.0, help="Ray CPUs per trial")
     parser.add_argument("--gpus_per_trial", type=float, default=0.0, help="Ray GPUs per trial")
     parser.add_argument("--no_progress", action="store_true", help="no progress bar")
-    parser.add_argument("--trials_per_program", default="1", metavar="K|auto",
-                        help="train up to K trials of the same structure together in one "
-                             "compiled program (vmap); 'auto' sizes K from the device")
-    parser.add_argument("--compilation_cache", default=None, metavar="DIR|none",
-                        help="JAX's persistent compilation cache (default: "
-                             "$PLAYBOOK_COMPILATION_CACHE or ~/.cache/playbook/jax; "
-                             "'none' turns it off)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -163,25 +155,14 @@ def _study(args: argparse.Namespace, overrides: Sequence[str]) -> int:
 def _execute(store, spec, args) -> None:
     from playbook.study import executors, runner
     from playbook.study.progress import ProgressBar
-    from playbook.train.batched import parse_trials_per_program
 
-    trials_per_program = parse_trials_per_program(args.trials_per_program)
-    cache = _compilation_cache(args.compilation_cache)
     executor = executors.create(args.executor, workers=args.workers, address=args.ray_address,
                                 num_cpus=args.cpus_per_trial, num_gpus=args.gpus_per_trial)
     if args.no_progress:
-        runner.run(store, spec, executor, trials_per_program=trials_per_program,
-                   compilation_cache=cache)
+        runner.run(store, spec, executor)
     else:
         with ProgressBar(store, spec):
-            runner.run(store, spec, executor, trials_per_program=trials_per_program,
-                       compilation_cache=cache)
-
-
-def _compilation_cache(flag: str | None) -> str | None:
-    value = flag or os.environ.get("PLAYBOOK_COMPILATION_CACHE") or os.path.join(
-        os.path.expanduser("~"), ".cache", "playbook", "jax")
-    return None if value.lower() == "none" else os.path.abspath(value)
+            runner.run(store, spec, executor)
 
 
 def _best_table(store, spec) -> str:
