@@ -46,7 +46,7 @@ def batch_study(tmp_path):
 
     def trial(tid, b, lr, valid, **kw):
         write_trial(root, tid, {"batch_size": b}, {"learning_rate": lr, "momentum": 0.9},
-                    valid=(steps, np.asarray(valid, dtype=float)), **kw)
+                    valid=(steps, np.asarray(valid, dtype=float)), objective=min(valid), **kw)
 
     trial("0000", 32, 0.01, [.9, .8, .7, .6, .5, .45, .4, .38, .36, .35])      # 0.4 at 140
     trial("0001", 32, 0.1, [.8, .6, .5, .4, .39, .38, .37, .36, .35, .35])      # 0.4 at 80
@@ -247,3 +247,18 @@ def test_scaling_commands_reject_bad_input_with_a_one_line_error(batch_study, ca
     assert "did you mean 'train/loss'" in err and err.count("\n") == 1
     assert cli.main(["max-train-steps", str(batch_study), "--goal", "nan"]) == 2
     assert "--goal must be a finite number" in capsys.readouterr().err
+
+
+def test_the_report_draws_steps_to_result_for_a_batch_size_study_only(batch_study, tmp_path):
+    from playbook.analysis import plots
+
+    optimizers = write_study(tmp_path / "opt")
+    for i, (name, lr) in enumerate([("nesterov", 0.1), ("adamw", 1e-3)]):
+        write_trial(optimizers, f"{i:04d}", {"optimizer": name},
+                    {"learning_rate": lr, "weight_decay": 1e-4}, objective=0.3)
+
+    # Best per batch size: 0.35, 0.37, 0.45; every one reaches the least good, 0.45.
+    assert scaling.common_target(batch_study) == 0.45
+    names = plots.figures(batch_study)
+    assert {"steps_to_result", "learning_rate_scaling"} <= set(names)
+    assert "steps_to_result" not in plots.figures(optimizers)

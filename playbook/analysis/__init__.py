@@ -8,7 +8,10 @@
     print(analysis.comparison_text(study))
     analysis.write_report(study)                    # STUDY_DIR/report/index.html
 
-The `playbook report | compare | adopt` commands are in `commands.py`.
+    analysis.steps_to_result(study, 0.45)           # per batch size (scaling.py)
+
+The `playbook report | compare | adopt` commands are in `commands.py`; the
+batch-size and training-duration ones in `scaling_commands.py`.
 """
 
 from playbook.analysis.decisions import (
@@ -31,10 +34,17 @@ from playbook.analysis.plots import (
     training_curves,
 )
 from playbook.analysis.report import write_report
+from playbook.analysis.scaling import (
+    budget_comparison,
+    classify_regimes,
+    max_train_steps_from_sweep,
+    steps_to_result,
+)
 
 __all__ = [
     "Comparison", "Estimate", "Finding", "Study", "adopt", "all_curves", "axis_plot",
-    "axis_plots", "best_step_plot", "best_value", "compare_values", "comparison_text",
-    "diagnose", "figures", "isolation_plot", "load_curves", "load_study",
+    "axis_plots", "best_step_plot", "best_value", "budget_comparison", "classify_regimes",
+    "compare_values", "comparison_text", "diagnose", "figures", "isolation_plot",
+    "load_curves", "load_study", "max_train_steps_from_sweep", "steps_to_result",
     "training_curves", "write_report",
 ]

@@ -7,7 +7,9 @@
   the nuisance ones, with the spread of seed reruns;
 - `training_curves`: train loss and validation metric of the best trials;
 - `all_curves`: the validation metric of every trial;
-- `best_step_plot`: where retrospective checkpoint selection landed.
+- `best_step_plot`: where retrospective checkpoint selection landed;
+- `scaling_figures`: for a batch-size study, steps to result and the best
+  learning rates per batch size (scaling_plots.py).
 
 Figures are built on the Agg canvas without pyplot, so nothing global changes
 and a report can draw hundreds of them. This module decides nothing: the
@@ -319,6 +321,24 @@ def figures(study: Study | str | os.PathLike) -> dict[str, Figure]:
     out["training_curves"] = training_curves(study)
     out["all_curves"] = all_curves(study)
     out["best_steps"] = best_step_plot(study)
+    out.update(scaling_figures(study))
+    return out
+
+
+def scaling_figures(study: Study, key: str = "batch_size") -> dict[str, Figure]:
+    """For a study whose only scientific key is `key`: steps to result (to the goal every
+    value reached, `scaling.common_target`) and the best learning rates (scaling_plots)."""
+    from playbook.analysis import scaling, scaling_plots  # they draw with this module
+
+    target = scaling.common_target(study) if study.scientific_keys == [key] else None
+    if target is None:
+        return {}
+    table = scaling.steps_to_result(study, target)
+    if table["reached"].sum() < 2 or not pd.api.types.is_numeric_dtype(table[key]):
+        return {}
+    out = {"steps_to_result": scaling_plots.steps_to_result_plot(table, key)}
+    if "learning_rate" in table:
+        out["learning_rate_scaling"] = scaling_plots.learning_rate_plot(table, key)
     return out
 
 
@@ -328,4 +348,4 @@ def slug(name: str) -> str:
 
 
 __all__ = ["all_curves", "axis_plot", "axis_plots", "best_step_plot", "colors", "figures",
-           "isolation_plot", "slug", "training_curves"]
+           "isolation_plot", "scaling_figures", "slug", "training_curves"]

@@ -93,6 +93,17 @@ def steps_to_result(study: Study | str | os.PathLike, target: float, metric: str
                                  study.spec.scientific_values(), study.nuisance_keys)
 
 
+def common_target(study: Study | str | os.PathLike) -> float | None:
+    """The least good of the scientific values' best objectives: a goal every value with a
+    done trial reaches (the report's default); None without done trials."""
+    study = load_lib.as_study(study)
+    best = load_lib.ranked(study.trials, study.goal).groupby("label")["objective"]
+    best = best.min() if study.goal == "minimize" else best.max()
+    if not len(best):
+        return None
+    return float(best.max() if study.goal == "minimize" else best.min())
+
+
 def steps_to_result_table(trials: pd.DataFrame, curves: pd.DataFrame, metric: str,
                           target: float, goal: str, scientific_values: Sequence[dict],
                           nuisance_keys: Sequence[str] = ()) -> pd.DataFrame:
@@ -397,7 +408,7 @@ def _sweep_warnings(study: Study):
 
 
 __all__ = ["DIMINISHING", "MAXIMAL", "PERFECT", "DurationSuggestion", "Regimes",
-           "budget_comparison", "classify_regimes", "effective_learning_rate",
+           "budget_comparison", "classify_regimes", "common_target", "effective_learning_rate",
            "first_step_reaching", "log_log_slope", "max_train_steps_from_sweep",
            "scaling_rules", "steps_to_result", "steps_to_result_table",
            "trial_steps_to_result"]

@@ -77,9 +77,22 @@ def _num_combos(spec: StudySpec) -> int:
     return len(spec.scientific_values())
 
 
+def _points_complete(store: StudyStore, spec: StudySpec) -> int:
+    """Leading designer points whose every scientific value has its trial on disk."""
+    ids, combos = set(store.trial_ids()), _num_combos(spec)
+    point = 0
+    while all(f"{point * combos + s:04d}" in ids for s in range(combos)):
+        point += 1
+    return point
+
+
 def _generate(store: StudyStore, spec: StudySpec, budget: int) -> None:
-    """Writes trials for every quasi-random point up to `budget` that has none yet."""
-    have = _points_drawn(store, spec)
+    """Writes trials for every quasi-random point up to `budget` that lacks any of them.
+
+    A runner killed while creating a point's trials leaves some of them: the point
+    is drawn again (the sequence is deterministic) and only the missing ones are written.
+    """
+    have = _points_complete(store, spec)
     if have >= budget:
         return
     designer = spec.new_designer()
