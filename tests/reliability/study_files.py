@@ -1,0 +1,116 @@
+"""Shared helpers of the reliability suite: a tiny real study, and its outcome read back.
+
+The study trains the synthetic workload's MLP (seconds per trial on a CPU):
+two optimizers, two quasi-random points each, evaluated and checkpointed every
+40 steps. Its outcome is read with the project's own readers, and compared
+field by field, so that a resumed study can be checked against one that ran
+without interruption.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+from playbook.analysis.load import load_curves
+from playbook.study.store import StudyStore, read_json
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+KILLPOINTS = str(pathlib.Path(__file__).with_name("killpoints.py"))
+
+STUDY = """
+from playbook import search as hp
+from playbook.study import define
+
+def get_config():
+    return define(
+        baseline={baseline!r},
+        scientific={{"optimizer": ["nesterov", "adamw"]}},
+        nuisance={{
+            "learning_rate": hp.branches("optimizer", {{
+                "nesterov": hp.log(1e-2, 0.3), "adamw": hp.log(1e-3, 3e-2)}}),
+            "weight_decay": hp.log(1e-6, 1e-3),
+        }},
+        fixed={{"max_train_steps": {steps}, "eval_every_steps": 40, "log_every_steps": 20}},
+        budget={budget})
+"""
+
+# Fields of result.json that must be identical between an interrupted and an
+# uninterrupted study (throughput is a timing; best_checkpoint is a path).
+RESULT_FIELDS = ("status", "best_step", "best", "final", "steps", "max_train_steps", "metric",
+                 "goal")
+
+
+def write_study(directory: str | os.PathLike, budget: int = 2, steps: int = 160) -> str:
+    path = os.path.join(os.fspath(directory), f"study_b{budget}_s{steps}.py")
+    with open(path, "w") as f:
+        f.write(STUDY.format(baseline=str(ROOT / "configs" / "synthetic_mlp.py"), budget=budget,
+                             steps=steps))
+    return path
+
+
+def env() -> dict[str, str]:
+    return dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(ROOT))
+
+
+def playbook(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Runs the `playbook` command in a fresh process."""
+    return subprocess.run([sys.executable, "-m", "playbook", *args], capture_output=True,
+                          text=True, timeout=timeout, env=env(), cwd=str(ROOT))
+
+
+def study_args(config: str, workdir: str, *extra: str) -> list[str]:
+    return ["study", "--config", config, "--workdir", workdir, "--no_progress", "--no_report",
+            *extra]
+
+
+def results(study_dir: str) -> dict[str, dict]:
+    """trial id -> the comparable fields of its result.json (absent trials: no entry)."""
+    store = StudyStore(study_dir)
+    out = {}
+    for trial_id in store.trial_ids():
+        result = read_json(os.path.join(store.trial_dir(trial_id), "result.json"))
+        if result is not None:
+            out[trial_id] = {k: result.get(k) for k in RESULT_FIELDS}
+    return out
+
+
+def curves(study_dir: str) -> dict[tuple[str, int, str], float]:
+    """(trial, step, metric) -> value of every logged scalar but the timing ones."""
+    df = load_curves(study_dir)
+    df = df[df["metric"] != "train/examples_per_second"]
+    return {(t, int(s), m): float(v) for t, s, m, v in df.itertuples(index=False)}
+
+
+def result_hashes(study_dir: str) -> dict[str, tuple[str, int, int]]:
+    """trial id -> (SHA-256, inode, mtime_ns) of each result.json present."""
+    store = StudyStore(study_dir)
+    out = {}
+    for trial_id in store.trial_ids():
+        path = os.path.join(store.trial_dir(trial_id), "result.json")
+        try:
+            with open(path, "rb") as f:
+                digest = hashlib.sha256(f.read()).hexdigest()
+            stat = os.stat(path)
+        except FileNotFoundError:
+            continue
+        out[trial_id] = (digest, stat.st_ino, stat.st_mtime_ns)
+    return out
+
+
+def attempts(study_dir: str) -> dict[str, list[dict]]:
+    """trial id -> its attempts.jsonl records (one per start)."""
+    store = StudyStore(study_dir)
+    out = {}
+    for trial_id in store.trial_ids():
+        path = os.path.join(store.trial_dir(trial_id), "attempts.jsonl")
+        try:
+            with open(path) as f:
+                out[trial_id] = [json.loads(line) for line in f if line.strip()]
+        except FileNotFoundError:
+            out[trial_id] = []
+    return out

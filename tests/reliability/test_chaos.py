@@ -1,0 +1,201 @@
+"""Chaos: a real study whose runner is SIGKILLed again and again still ends as if never
+interrupted, each trial finished exactly once, no finished result ever rewritten.
+
+The kills come at chosen moments (tests/reliability/killpoints.py: while trials
+are created, while study.json is replaced, right after a claim, in the middle
+of a metrics.jsonl line, with a checkpoint save in flight, between writing
+result.json's temporary file and renaming it, right after the rename) and at
+seeded random delays from outside. Run with `-s` to see the tally.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import select
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from playbook.analysis.load import load_study
+from playbook.study.store import StudyStore
+
+from .study_files import (
+    KILLPOINTS,
+    attempts,
+    curves,
+    env,
+    playbook,
+    result_hashes,
+    results,
+    study_args,
+    write_study,
+)
+
+# (moment, occurrence in that run): every moment at least once, in study order.
+KILL_POINTS = [("trial_json", 2), ("study_json", 1), ("attempt", 1), ("metrics_line", 2),
+               ("checkpoint", 1), ("result_tmp", 1), ("result_done", 1), ("checkpoint", 3),
+               ("metrics_line", 5), ("attempt", 1), ("result_tmp", 1)]
+
+
+class Runner:
+    """Drives tests/reliability/killpoints.py: each `run` is a fresh runner process."""
+
+    def __init__(self, ledger: str, log: str):
+        self.log = log
+        # Unbuffered, so that select() sees every line the harness wrote.
+        self.proc = subprocess.Popen([sys.executable, KILLPOINTS, ledger], env=env(), bufsize=0,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+
+    def run(self, argv: list[str], point: str = "none", count: int = 0,
+            kill_after: float | None = None) -> int:
+        """Runs `playbook ARGV`; its exit code, -9 when it was SIGKILLed."""
+        self.proc.stdin.write(json.dumps({"point": point, "count": count, "argv": argv,
+                                          "log": self.log}).encode() + b"\n")
+        pid = int(self.proc.stdout.readline().decode().split()[1])
+        if kill_after is not None:
+            ready, _, _ = select.select([self.proc.stdout], [], [], kill_after)
+            if not ready:  # Still running (not reaped before "exit"): kill it from outside.
+                os.kill(pid, signal.SIGKILL)
+        reply = self.proc.stdout.readline().decode().split()
+        assert reply and reply[0] == "exit", f"the runner harness died; see {self.log}"
+        return int(reply[1])
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
+class Witness:
+    """Checks the study directory between runs: finished results never change, and
+    nothing is reported finished that has no result put in place by a runner."""
+
+    def __init__(self, workdir: str, ledger: str):
+        self.workdir, self.ledger = workdir, ledger
+        self.first_seen: dict[str, tuple[str, int, int]] = {}
+        self.checks = 0
+
+    def ledger_entries(self) -> list[dict]:
+        if not os.path.exists(self.ledger):
+            return []
+        with open(self.ledger) as f:
+            return [json.loads(line) for line in f if line.strip()]
+
+    def check(self) -> None:
+        for trial_id, seen in result_hashes(self.workdir).items():
+            first = self.first_seen.setdefault(trial_id, seen)
+            assert seen == first, f"result.json of trial {trial_id} changed after it was written"
+        written = {e["trial"] for e in self.ledger_entries()}
+        assert set(self.first_seen) == written
+        if os.path.exists(StudyStore(self.workdir).study_json):
+            table = load_study(self.workdir)
+            finished = set(table.loc[table["status"].isin(["done", "diverged", "failed"]),
+                                     "trial_id"])
+            assert finished == written, "a trial is reported finished without its result"
+            assert set(table["status"]) <= {"pending", "done", "diverged"}
+        self.checks += 1
+
+
+@pytest.mark.slow
+def test_sigkilled_runner_resumes_every_time_and_ends_as_if_never_interrupted(tmp_path):
+    config = write_study(tmp_path, budget=3)
+    workdir, ledger = str(tmp_path / "chaos"), str(tmp_path / "ledger.jsonl")
+    runner = Runner(ledger, str(tmp_path / "runs.log"))
+    reference = str(tmp_path / "reference")
+    assert runner.run(study_args(config, reference)) == 0, open(runner.log).read()[-3000:]
+    os.unlink(ledger)
+    witness = Witness(workdir, ledger)
+    kills: dict[str, int] = {}
+    argv = study_args(config, workdir)
+    rng = random.Random(0)
+    schedule: list[tuple[str, float]] = list(KILL_POINTS)
+    for position in (3, 7, 11):  # SIGKILLs from outside, after seeded random delays
+        schedule.insert(position, ("random delay", rng.uniform(0.5, 2.5)))
+    for point, arg in schedule:
+        if point == "random delay":
+            code = runner.run(argv, kill_after=arg)
+        else:
+            code = runner.run(argv, point, arg)
+        assert code in (-signal.SIGKILL, 0), open(runner.log).read()[-3000:]
+        if code == -signal.SIGKILL:
+            kills[point] = kills.get(point, 0) + 1
+        witness.check()
+    assert runner.run(argv) == 0, open(runner.log).read()[-3000:]
+    runner.close()
+    witness.check()
+
+    total = sum(kills.values())
+    print(f"\nchaos: {total} SIGKILLs survived ({', '.join(f'{k} {n}' for k, n in kills.items())});"
+          f" {witness.checks} directory checks")
+    assert total >= 10
+    assert {p for p, _ in KILL_POINTS} <= set(kills)
+    # The same study as the uninterrupted one: every trial, status, best step and metric.
+    assert results(workdir) == results(reference)
+    assert len(results(workdir)) == 6
+    assert curves(workdir) == curves(reference)
+    # Each trial ended exactly once: one result.json put in place, never replaced.
+    entries = witness.ledger_entries()
+    assert sorted(e["trial"] for e in entries) == sorted(results(reference))
+    hashes = result_hashes(workdir)
+    assert all(hashes[e["trial"]][0] == e["sha256"] for e in entries)
+    # No trial was started again once finished.
+    for trial_id, starts in attempts(workdir).items():
+        finished_at = os.stat(os.path.join(workdir, "trials", trial_id, "result.json")).st_mtime
+        assert starts and all(a["time"] <= finished_at for a in starts)
+    assert sum(len(s) for s in attempts(workdir).values()) <= 6 + total
+
+
+def _worker_pids(workdir: str, parent: int) -> dict[str, int]:
+    """Trials being trained now by a worker (not the parent), by the pid of their last start."""
+    running = {}
+    for trial_id, starts in attempts(workdir).items():
+        trial_dir = os.path.join(workdir, "trials", trial_id)
+        if starts and starts[-1]["pid"] != parent and not os.path.exists(
+                os.path.join(trial_dir, "result.json")):
+            running[trial_id] = starts[-1]["pid"]
+    return running
+
+
+def _trained_steps(workdir: str, trial_id: str) -> int:
+    from playbook.study.store import last_step
+
+    return last_step(os.path.join(workdir, "trials", trial_id))
+
+
+@pytest.mark.slow
+def test_killed_worker_process_costs_only_its_trials_steps_in_flight(tmp_path):
+    config = write_study(tmp_path, budget=1, steps=240)
+    reference = str(tmp_path / "reference")
+    done = playbook(*study_args(config, reference))
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    workdir = str(tmp_path / "workers")
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "playbook", *study_args(config, workdir),
+         "--executor", "processes", "--workers", "2"],
+        env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    victim = None
+    deadline = time.monotonic() + 300
+    while victim is None and runner.poll() is None and time.monotonic() < deadline:
+        for trial_id, pid in _worker_pids(workdir, runner.pid).items():
+            if _trained_steps(workdir, trial_id) >= 80:  # mid-training, a checkpoint behind it
+                os.kill(pid, signal.SIGKILL)
+                victim = (trial_id, pid)
+                break
+        time.sleep(0.05)
+    out, err = runner.communicate(timeout=600)
+    assert victim is not None, "no worker was caught training"
+    assert runner.returncode == 0, err[-3000:]
+    print(f"\nworker {victim[1]} of trial {victim[0]} killed; the runner went on")
+    assert results(workdir) == results(reference)
+    assert curves(workdir) == curves(reference)
+    starts = attempts(workdir)
+    # The killed trial was started again (resumed), every other trial at most twice
+    # (a pool that loses a worker stops its other worker too), none after finishing.
+    assert len(starts[victim[0]]) == 2 and victim[1] in {a["pid"] for a in starts[victim[0]]}
+    assert all(1 <= len(s) <= 2 for s in starts.values())
+    assert "best trial per scientific value" in out
