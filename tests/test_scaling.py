@@ -116,6 +116,16 @@ def test_a_curve_that_never_flattens_has_no_maximal_parallelism_and_unreached_ar
     assert "goal not reached at batch size 32" in regimes.summary()
 
 
+def test_implausible_doublings_are_noted_but_still_classified():
+    regimes = scaling.classify_regimes([16, 32, 64, 128], [800, 200, 200, 300])
+    assert list(regimes.segments["regime"]) == [scaling.PERFECT, scaling.MAXIMAL,
+                                                scaling.MAXIMAL]
+    notes = list(regimes.segments["note"])
+    assert notes[0].startswith("steeper than perfect scaling") and notes[1] == ""
+    assert notes[2].startswith("rising")
+    assert "16 -> 32: slope -2.00 (perfect scaling); steeper than" in regimes.summary()
+
+
 def test_a_flat_curve_is_maximal_parallelism_from_its_first_batch_size():
     regimes = scaling.classify_regimes([16, 32, 64], [100, 98, 101])
     assert regimes.perfect_until is None and regimes.maximal_from == 16
@@ -231,7 +241,7 @@ def test_steps_to_result_command_prints_regimes_and_writes_figures(batch_study, 
     text = capsys.readouterr().out
     # 32: 0001 at 80; 64: 0002 at 80; 128: 0005 at 140: flat, then rising.
     assert "32 -> 64: slope +0.00 (maximal parallelism)" in text
-    assert "64 -> 128: slope +0.81 (maximal parallelism)" in text
+    assert "64 -> 128: slope +0.81 (maximal parallelism); rising" in text
     assert "maximal parallelism from batch size 32" in text
     assert sorted(p.name for p in out.iterdir()) == ["learning_rate_scaling.png",
                                                      "steps_to_result.png"]

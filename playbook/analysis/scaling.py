@@ -46,6 +46,12 @@ from playbook.study.runner import describe
 # the resolution of a steps-to-result measurement.
 PERFECT_SLOPE = -0.75
 FLAT_SLOPE = -0.2
+# Beyond these a doubling contradicts the curve's expected shape: steeper than
+# perfect scaling, or more steps at a larger batch (Shallue et al.: never beyond
+# noise). Both usually mean the nuisance search of one of the two batch sizes
+# missed its best region.
+STEEPER_THAN_PERFECT = -1.25
+RISING = 0.2
 PERFECT, DIMINISHING, MAXIMAL = "perfect scaling", "diminishing returns", "maximal parallelism"
 REGIMES = (PERFECT, DIMINISHING, MAXIMAL)
 
@@ -157,8 +163,9 @@ class Regimes:
     """The regimes of a steps-to-result curve.
 
     `segments` has one row per pair of consecutive reached batch sizes:
-    batch_size, next_batch_size, slope (of log steps against log batch size)
-    and regime. `perfect_until` is the largest batch size at which the initial
+    batch_size, next_batch_size, slope (of log steps against log batch size),
+    regime, and a note when the slope is implausible (steeper than
+    `STEEPER_THAN_PERFECT` or above `RISING`). `perfect_until` is the largest batch size at which the initial
     run of perfect-scaling segments ends (None if the curve does not start in
     it); `maximal_from` is the batch size from which every later segment is flat
     (None if the curve never flattens); `unreached` lists batch sizes left out
@@ -173,7 +180,7 @@ class Regimes:
     def summary(self) -> str:
         """One line per regime, for printing."""
         lines = [f"  {r.batch_size:g} -> {r.next_batch_size:g}: slope {r.slope:+.2f} ({r.regime})"
-                 for r in self.segments.itertuples()]
+                 + (f"; {r.note}" if r.note else "") for r in self.segments.itertuples()]
         if self.perfect_until is not None:
             lines.append(f"perfect scaling up to batch size {self.perfect_until:g}")
         else:
@@ -207,8 +214,12 @@ def classify_regimes(batch_sizes: Sequence[float], steps: Sequence[float],
     b, s = b[ok], s[ok]
     slope = np.diff(np.log(s)) / np.diff(np.log(b))
     regime = np.where(slope <= perfect, PERFECT, np.where(slope >= flat, MAXIMAL, DIMINISHING))
+    note = np.where(slope < STEEPER_THAN_PERFECT,
+                    "steeper than perfect scaling: the smaller batch size is likely under-tuned",
+                    np.where(slope > RISING, "rising: more steps at the larger batch size, "
+                             "likely under-tuned or noise", ""))
     segments = pd.DataFrame({"batch_size": b[:-1], "next_batch_size": b[1:], "slope": slope,
-                             "regime": regime})
+                             "regime": regime, "note": note})
     perfect_until = None
     n_perfect = 0
     while n_perfect < len(regime) and regime[n_perfect] == PERFECT:
