@@ -168,6 +168,23 @@ def dispatch_length(wanted: int, max_train_steps: int, eval_every: int, log_ever
 
 # -- compiled programs, cached by structure -------------------------------------------------
 
+# Programs that compile faster than this are not worth a disk entry (XLA:CPU
+# compiles the small ones in milliseconds).
+CACHE_MIN_COMPILE_SECONDS = 0.2
+
+
+def use_compilation_cache(directory: str | os.PathLike) -> None:
+    """JAX's persistent compilation cache in `directory`, for this process: a later
+    process (another worker, a resumed study) loads a compiled program instead of
+    compiling it. Set once per process; the first directory given stays."""
+    if jax.config.jax_compilation_cache_dir:
+        return
+    os.makedirs(directory, exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", os.fspath(directory))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", CACHE_MIN_COMPILE_SECONDS)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
 
 @dataclasses.dataclass(frozen=True)
 class Programs:
@@ -180,13 +197,19 @@ class Programs:
 _PROGRAMS: dict[tuple, Programs] = {}
 
 
+def program_key(trial: Trial) -> tuple:
+    """Equal for two trials exactly when `programs` serves both."""
+    example = trial.dataset.train.inputs
+    return (trial.workload.name,
+            json.dumps(config_lib.to_dict(trial.config.model), sort_keys=True),
+            trial.dataset.num_classes, example.shape[1:], str(example.dtype),
+            trial.optimizer.structure, trial.batch_size, trial.eval_batch_size,
+            trial.steps_per_dispatch, trial.mesh)
+
+
 def programs(trial: Trial) -> Programs:
     """The jitted functions for `trial`, shared with every earlier trial of its structure."""
-    example = trial.dataset.train.inputs
-    key = (trial.workload.name, json.dumps(config_lib.to_dict(trial.config.model), sort_keys=True),
-           trial.dataset.num_classes, example.shape[1:], str(example.dtype),
-           trial.optimizer.structure, trial.batch_size, trial.eval_batch_size,
-           trial.steps_per_dispatch, trial.mesh)
+    key = program_key(trial)
     if key not in _PROGRAMS:
         _PROGRAMS[key] = _compile(trial)
     return _PROGRAMS[key]
@@ -351,7 +374,7 @@ def train_and_evaluate(config: ConfigDict, workdir: str | os.PathLike) -> TrialR
     as it is. See the module docstring for what is raised and what is recorded.
     """
     started = time.perf_counter()
-    workdir = os.fspath(workdir)
+    workdir = os.path.abspath(os.fspath(workdir))  # orbax needs absolute paths
     previous = result_lib.read(workdir)
     if previous is not None and previous.status in result_lib.FINISHED:
         return previous
