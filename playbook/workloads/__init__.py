@@ -1,6 +1,12 @@
 """Workloads: dataset + model + loss + metrics, registered by name."""
 
-from playbook.workloads import digits, mnist1d, synthetic  # noqa: F401  (registers)
+from playbook.workloads import (  # noqa: F401  (registers)
+    digits,
+    images,
+    lm,
+    mnist1d,
+    synthetic,
+)
 from playbook.workloads.base import MAXIMIZE, MINIMIZE, Dataset, Split, Workload
 from playbook.workloads.registry import get, names, register
 
