@@ -38,4 +38,5 @@ def get_config() -> ConfigDict:
     c.warmup_steps = 0
     c.eval_every_steps = 2000
     c.log_every_steps = 100
+    c.distributed = False  # True on multi-host TPU slices (experiments/tpu)
     return c

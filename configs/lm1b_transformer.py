@@ -41,4 +41,5 @@ def get_config() -> ConfigDict:
     c.eval_every_steps = 2500
     c.log_every_steps = 100
     c.metric = "valid/loss"
+    c.distributed = False  # True on multi-host TPU slices (experiments/tpu)
     return c
