@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import pathlib
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from ml_collections import ConfigDict
@@ -40,7 +42,7 @@ TINY = {
         "--config.model.width=32", "--config.model.depth=1", "--config.model.num_heads=2",
         "--config.model.mlp_dim=64", "--config.model.max_len=16", "--config.data.seq_len=16",
         "--config.data.vocab_size=16", "--config.learning_rate=0.01",
-        "--config.model.dtype=float32"]),
+        "--config.model.dtype=bfloat16"]),
     "imagenet_resnet": ("imagenet_resnet50.py", [
         "--config.model.depth=10", "--config.model.width=4", "--config.data.image_size=16",
         "--config.data.num_classes=4", "--config.learning_rate=0.05",
@@ -93,6 +95,19 @@ def test_batch_statistics_are_checkpointed_and_reproduce_the_recorded_metrics(tr
     recorded = {r["step"]: r for r in read_metrics(workdir / "metrics.jsonl")}[step]
     for key, value in metrics.items():
         assert value == pytest.approx(recorded[key], abs=1e-6)
+
+
+def test_bfloat16_trial_keeps_float32_parameters_and_optimizer_state(trained):
+    config, workdir, _ = trained("lm")
+    assert config.model.dtype == "bfloat16"
+    _, state = loop.restore(config, workdir, "latest")
+    floats = [x.dtype for x in jax.tree.leaves((state["params"], state["opt_state"]))
+              if jnp.issubdtype(x.dtype, jnp.floating)]
+    assert floats and set(floats) == {jnp.dtype(jnp.float32)}
+    trial = loop.prepare(config)
+    jaxpr = str(jax.make_jaxpr(loop.functions(trial).evaluate)(
+        state["params"], *[np.asarray(a) for a in next(iter(loop.eval_batches(trial)))]))
+    assert "bf16[" in jaxpr  # the computation itself is bfloat16
 
 
 def _config(name: str, root, *overrides: str) -> ConfigDict:
