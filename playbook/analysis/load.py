@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 import os
 from collections.abc import Iterable, Sequence
@@ -30,6 +31,8 @@ TRIAL_COLUMNS = ("trial_id", "label", "status", "objective", "best_step", "max_t
                  "steps", "seed", "repeats", "index", "error")
 CURVE_COLUMNS = ("trial_id", "step", "metric", "value")
 INFEASIBLE = ("diverged", "failed")
+
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -122,11 +125,11 @@ def load_study(study_dir: str | os.PathLike, spec: StudySpec | None = None) -> p
 def _trial_row(store: StudyStore, trial_id: str, metric: str, default_steps: int | None
                ) -> dict[str, Any] | None:
     trial_dir = store.trial_dir(trial_id)
-    meta = read_json(os.path.join(trial_dir, "trial.json"))
+    meta = read_json(os.path.join(trial_dir, "trial.json"), warn=True)
     if meta is None:
-        return None  # Being written right now: it appears on the next load.
-    result = read_json(os.path.join(trial_dir, "result.json")) or {}
-    config = read_json(os.path.join(trial_dir, "config.json")) or {}
+        return None  # Not created yet (it appears on the next load), or damaged (warned).
+    result = read_json(os.path.join(trial_dir, "result.json"), warn=True) or {}
+    config = read_json(os.path.join(trial_dir, "config.json"), warn=True) or {}
     status = result.get("status")
     if status not in ("done", "diverged", "failed"):
         status = "running" if _claimed(store, trial_id) else "pending"
@@ -194,18 +197,27 @@ def load_curves(study_dir: str | os.PathLike, trial_ids: Iterable[str] | None = 
 
 
 def read_metrics_lenient(path: str) -> list[tuple[int, dict[str, float]]]:
-    """(step, {metric: value}) in step order; a missing file is empty, bad lines are skipped."""
+    """(step, {metric: value}) in step order; a missing file is empty, bad lines are skipped.
+
+    The last line may be torn while a trial writes it; a bad line before it is
+    damage, and is logged with the file and line number.
+    """
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
             lines = f.read().split("\n")
     except OSError:
         return []
     by_step: dict[int, dict[str, float]] = {}
-    for line in lines:
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
         try:
             record = json.loads(line)
             step = int(record["step"])
         except (ValueError, KeyError, TypeError):
+            if number < len(lines):
+                log.warning("%s:%d is not a JSON object with a step: %r; skipped", path, number,
+                            line[:80])
             continue
         scalars = by_step.setdefault(step, {})
         for key, value in record.items():

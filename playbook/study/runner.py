@@ -37,6 +37,7 @@ def prepare(store: StudyStore, spec: StudySpec) -> StudySpec:
             study = store.read_study()
             _check_continuation(store, study["spec"], spec)
         else:
+            _check_existing_trials(store, spec)
             study = {"version": VERSION, "created": time.time()}
         if "spec" in study:  # The name and description given at creation stay.
             spec = dataclasses.replace(spec, name=study["spec"]["name"],
@@ -63,6 +64,43 @@ def _check_continuation(store: StudyStore, old: dict, spec: StudySpec) -> None:
                           f"in {store.study_json}; give a budget of at least {old['budget']}")
 
 
+def _check_existing_trials(store: StudyStore, spec: StudySpec) -> None:
+    """Trials in a directory without study.json (deleted, or never written) are adopted
+    only if `spec` would have written the same config.json for them."""
+    for trial_id in store.trial_ids():
+        path = store.trial_dir(trial_id)
+        meta = read_json(os.path.join(path, "trial.json"))
+        stored = read_json(os.path.join(path, "config.json"))
+        if meta is None or stored is None:
+            continue  # written again by this config
+        try:
+            trial = Trial(trial_id, int(meta.get("index", -1)), dict(meta["scientific"]),
+                          dict(meta["nuisance"]), tuple(meta.get("point", ())))
+            config = spec.trial_config(trial)
+            if "seed" in config:
+                config = config_lib.with_values(config, {"seed": meta["seed"]})
+            expected = json.loads(json.dumps(config_lib.to_dict(config)))
+        except (ConfigError, KeyError, TypeError, ValueError):
+            expected = {}
+        differing = sorted(k for k in set(_flat(stored)) | set(_flat(expected))
+                           if _flat(stored).get(k) != _flat(expected).get(k))
+        if differing:
+            raise ConfigError(
+                f"{store.study_json} is missing and {path}/config.json was not written by this "
+                f"study config (it differs in: {', '.join(differing[:5])}); run this config "
+                f"with a new --workdir, or restore study.json")
+
+
+def _flat(tree: dict, prefix: str = "") -> dict[str, Any]:
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
 def load_spec(store: StudyStore) -> StudySpec:
     return StudySpec.from_dict(store.read_study()["spec"])
 
@@ -79,7 +117,7 @@ def _num_combos(spec: StudySpec) -> int:
 
 def _points_complete(store: StudyStore, spec: StudySpec) -> int:
     """Leading designer points whose every scientific value has its trial on disk."""
-    ids, combos = set(store.trial_ids()), _num_combos(spec)
+    ids, combos = set(store.readable_trial_ids()), _num_combos(spec)
     point = 0
     while all(f"{point * combos + s:04d}" in ids for s in range(combos)):
         point += 1

@@ -20,6 +20,7 @@ import contextlib
 import dataclasses
 import fcntl
 import json
+import logging
 import os
 import re
 import socket
@@ -33,6 +34,8 @@ from playbook.errors import ConfigError
 STATUSES = ("pending", "running", "done", "diverged", "failed")
 FINISHED = ("done", "diverged")
 _TRIAL_ID = re.compile(r"^[0-9]{4,}(-seed[0-9]+)?$")
+
+log = logging.getLogger(__name__)
 
 
 def write_json_atomic(path: str, obj: Any) -> None:
@@ -51,14 +54,37 @@ def write_json_atomic(path: str, obj: Any) -> None:
         raise
 
 
-def read_json(path: str) -> dict | None:
-    """The JSON object in `path`, or None if it is missing or unreadable (half-written)."""
+def read_json(path: str, *, warn: bool = False) -> dict | None:
+    """The JSON object in `path`, or None if it is missing or unreadable (half-written).
+
+    Every JSON file of a study is written atomically, so a reader never sees one
+    being written: one that exists but does not parse was damaged (a crash of a
+    copy, a full disk, an edit). With `warn`, that is logged once, naming the file.
+    """
     try:
         with open(path) as f:
             obj = json.load(f)
-    except (OSError, ValueError):
+    except FileNotFoundError:
         return None
-    return obj if isinstance(obj, dict) else None
+    except (OSError, ValueError) as e:
+        if warn:
+            warn_damaged(path, f"{type(e).__name__}: {str(e).splitlines()[0][:200]}")
+        return None
+    if not isinstance(obj, dict):
+        if warn:
+            warn_damaged(path, f"a JSON {type(obj).__name__}, not an object")
+        return None
+    return obj
+
+
+_WARNED: set[tuple[str, str]] = set()
+
+
+def warn_damaged(path: str, problem: str) -> None:
+    """Logs once per process that `path` is damaged and is read as missing."""
+    if (path, problem) not in _WARNED:
+        _WARNED.add((path, problem))
+        log.warning("%s is unreadable (%s); it is treated as missing", path, problem)
 
 
 def check_trial_id(trial_id: str) -> str:
@@ -143,8 +169,15 @@ class StudyStore:
         os.makedirs(path, exist_ok=True)
         if read_json(os.path.join(path, "trial.json")) is not None:
             return
-        write_json_atomic(os.path.join(path, "config.json"), config)
+        # A damaged trial.json is written again; an intact config.json is left as it is.
+        if read_json(os.path.join(path, "config.json")) is None:
+            write_json_atomic(os.path.join(path, "config.json"), config)
         write_json_atomic(os.path.join(path, "trial.json"), record.to_json())
+
+    def readable_trial_ids(self) -> list[str]:
+        """The trials whose trial.json can be read (`trial_ids` lists every one)."""
+        return [t for t in self.trial_ids()
+                if read_json(os.path.join(self.trials_dir, t, "trial.json")) is not None]
 
     def trial_ids(self) -> list[str]:
         if not os.path.isdir(self.trials_dir):
@@ -154,7 +187,7 @@ class StudyStore:
 
     def read_trial(self, trial_id: str, metric: str) -> TrialRecord | None:
         path = self.trial_dir(trial_id)
-        meta = read_json(os.path.join(path, "trial.json"))
+        meta = read_json(os.path.join(path, "trial.json"), warn=True)
         if meta is None:
             return None
         record = TrialRecord(
@@ -162,7 +195,7 @@ class StudyStore:
             scientific=dict(meta.get("scientific", {})), nuisance=dict(meta.get("nuisance", {})),
             point=tuple(meta.get("point", ())), seed=int(meta.get("seed", 0)),
             repeats=meta.get("repeats"))
-        result = read_json(os.path.join(path, "result.json"))
+        result = read_json(os.path.join(path, "result.json"), warn=True)
         if result is not None and result.get("status") in ("done", "diverged", "failed"):
             return dataclasses.replace(
                 record, status=result["status"], objective=objective(result, metric),

@@ -146,8 +146,8 @@ class Checkpoints:
             try:
                 return Restored(step, self.restore(step, target))
             except Exception as e:  # orbax and tensorstore raise many kinds.
-                log.warning("checkpoint at step %d is unreadable, deleting it: %s",
-                            step, str(e).splitlines()[0][:300])
+                log.warning("checkpoint at step %d is unreadable, deleting it (%s): %s", step,
+                            self._step_path(step), (str(e).splitlines() or [""])[0][:300])
                 self._manager.delete(step)
         return None
 

@@ -489,7 +489,7 @@ class _Run:
         evaluations: dict[int, dict[str, float]] = {}
         path = os.path.join(self.workdir, metrics_lib.METRICS_FILE)
         if os.path.exists(path):
-            for record in metrics_lib.read_metrics(path):
+            for record in metrics_lib.read_metrics(path, malformed="skip"):
                 valid = {k: v for k, v in record.items() if k.startswith("valid/")}
                 if self.trial.metric in valid and record["step"] <= step:
                     evaluations[int(record["step"])] = valid

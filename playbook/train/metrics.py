@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime
 import importlib.util
 import json
+import logging
 import math
 import os
 import sys
@@ -25,6 +26,8 @@ from typing import Any, TextIO
 
 METRICS_FILE = "metrics.jsonl"
 TENSORBOARD_DIR = "tensorboard"
+
+log = logging.getLogger(__name__)
 
 
 class MetricsWriter:
@@ -77,13 +80,16 @@ class MetricsWriter:
         self.close()
 
 
-def read_records(path: str | os.PathLike) -> list[dict[str, Any]]:
+def read_records(path: str | os.PathLike, malformed: str = "raise") -> list[dict[str, Any]]:
     """Every record of a metrics.jsonl in file order, nulls as NaN.
 
-    A truncated last line (a process killed mid-write) is skipped; a malformed
-    line elsewhere is a ValueError naming it.
+    A truncated last line (a process killed mid-write) is skipped. A malformed
+    line elsewhere (a damaged file) is a ValueError naming it, or with
+    `malformed="skip"` a warning naming it, and the line is skipped.
     """
-    with open(path, encoding="utf-8") as f:
+    if malformed not in ("raise", "skip"):
+        raise ValueError(f"malformed={malformed!r}; valid: 'raise', 'skip'")
+    with open(path, encoding="utf-8", errors="replace") as f:
         lines = f.read().split("\n")
     records = []
     for number, line in enumerate(lines, start=1):
@@ -91,22 +97,29 @@ def read_records(path: str | os.PathLike) -> list[dict[str, Any]]:
             continue
         try:
             record = json.loads(line)
-        except json.JSONDecodeError:
+            if not isinstance(record, dict) or not isinstance(record.get("step"), int):
+                raise ValueError("not a record with a step")
+        except ValueError:
             if number == len(lines):  # No newline after it: the write never finished.
                 break
-            raise ValueError(f"{path}:{number} is not a JSON object: {line[:80]!r}") from None
+            message = f"{path}:{number} is not a JSON object with a step: {line[:80]!r}"
+            if malformed == "raise":
+                raise ValueError(message) from None
+            log.warning("%s; skipped", message)
+            continue
         records.append({k: math.nan if v is None else v for k, v in record.items()})
     return records
 
 
-def read_metrics(path: str | os.PathLike) -> list[dict[str, Any]]:
+def read_metrics(path: str | os.PathLike, malformed: str = "raise") -> list[dict[str, Any]]:
     """One dict per step, in step order, merging that step's records.
 
     A later record overrides an earlier one's keys: after a resumption from an
-    earlier checkpoint, the rerun's values are the ones that count.
+    earlier checkpoint, the rerun's values are the ones that count. `malformed`
+    is as in `read_records`.
     """
     by_step: dict[int, dict[str, Any]] = {}
-    for record in read_records(path):
+    for record in read_records(path, malformed):
         by_step.setdefault(int(record["step"]), {}).update(record)
     return [by_step[step] for step in sorted(by_step)]
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 import os
 from typing import Any
@@ -20,6 +21,8 @@ from typing import Any
 RESULT_FILE = "result.json"
 STATUSES = ("done", "diverged", "failed")
 FINISHED = ("done", "diverged")  # a rerun of these returns the stored result
+
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,11 +103,21 @@ def write(workdir: str | os.PathLike, result: TrialResult) -> str:
 
 
 def read(workdir: str | os.PathLike) -> TrialResult | None:
-    """The stored result, or None when there is none or it cannot be read."""
+    """The stored result, or None when there is none or it cannot be read.
+
+    result.json is only ever replaced whole (see `write`), so one that exists and
+    cannot be read is damaged: that is logged, naming the file, and the trial is
+    treated as unfinished (it resumes from its latest checkpoint).
+    """
+    path = os.path.join(os.fspath(workdir), RESULT_FILE)
     try:
-        with open(os.path.join(os.fspath(workdir), RESULT_FILE), encoding="utf-8") as f:
+        with open(path, encoding="utf-8") as f:
             return TrialResult.from_json(f.read())
-    except (OSError, ValueError, TypeError):
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, TypeError) as e:
+        log.warning("%s is unreadable (%s: %s); the trial is treated as unfinished", path,
+                    type(e).__name__, (str(e).splitlines() or [""])[0][:200])
         return None
 
 
