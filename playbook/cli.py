@@ -247,7 +247,8 @@ def _scaling_parsers(sub) -> None:
     sizes.add_argument("--patience", type=int, default=2,
                        help="doublings without that gain before stopping (default 2)")
     sizes.add_argument("--seconds", type=float, default=0.5,
-                       help="seconds timed per batch size and rate (default 0.5)")
+                       help="seconds per timed round; each rate is the fastest of 3 rounds "
+                            "(default 0.5)")
 
     result = sub.add_parser(
         "steps-to-result", help="steps to reach a goal per batch size, regimes, best learning "

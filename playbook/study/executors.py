@@ -7,9 +7,10 @@
 - `ray`: Ray tasks on an existing cluster (`address`) or a local one; results
   go to the study directory, which must be a path every node can reach.
 
-Every executor calls `runner.run_trial(study_dir, trial_id)`, which claims the
-trial with a file lock: a trial is never trained twice at once, whichever
-runners, processes or nodes ask for it.
+Every executor maps `runner.run_unit(study_dir, unit)` over units of work (one
+trial, or a group trained in one program), which claims each trial with a file
+lock: a trial is never trained twice at once, whichever runners, processes or
+nodes ask for it.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import subprocess
 from collections.abc import Callable, Sequence
 
 from playbook.errors import ConfigError
+from playbook.study.runner import Unit
 
 NAMES = ("inline", "processes", "ray")
 
@@ -29,13 +31,13 @@ NAMES = ("inline", "processes", "ray")
 class Inline:
     slots = 1
 
-    def map(self, study_dir: str, trial_ids: Sequence[str],
+    def map(self, study_dir: str, units: Sequence[Unit],
             on_update: Callable[[], None] | None = None) -> dict[str, str]:
-        from playbook.study.runner import run_trial
+        from playbook.study.runner import run_unit
 
         statuses = {}
-        for trial_id in trial_ids:
-            statuses[trial_id] = run_trial(study_dir, trial_id)
+        for unit in units:
+            statuses.update(run_unit(study_dir, unit))
             if on_update:
                 on_update()
         return statuses
@@ -61,10 +63,10 @@ def _init_worker(devices) -> None:
         os.environ["CUDA_VISIBLE_DEVICES"] = device
 
 
-def _run(study_dir: str, trial_id: str) -> str:
-    from playbook.study.runner import run_trial
+def _run(study_dir: str, unit: Unit) -> dict[str, str]:
+    from playbook.study.runner import run_unit
 
-    return run_trial(study_dir, trial_id)
+    return run_unit(study_dir, unit)
 
 
 class Processes:
@@ -77,7 +79,7 @@ class Processes:
             self.devices = self.devices[:workers] if gpus else [None] * workers
         self.slots = len(self.devices)
 
-    def map(self, study_dir: str, trial_ids: Sequence[str],
+    def map(self, study_dir: str, units: Sequence[Unit],
             on_update: Callable[[], None] | None = None) -> dict[str, str]:
         ctx = multiprocessing.get_context("spawn")  # No inherited JAX state or locks.
         devices = ctx.Queue()
@@ -86,14 +88,14 @@ class Processes:
         statuses: dict[str, str] = {}
         with cf.ProcessPoolExecutor(max_workers=self.slots, mp_context=ctx,
                                     initializer=_init_worker, initargs=(devices,)) as pool:
-            futures = {pool.submit(_run, study_dir, t): t for t in trial_ids}
+            futures = {pool.submit(_run, study_dir, unit): unit for unit in units}
             for future in cf.as_completed(futures):
                 try:
-                    statuses[futures[future]] = future.result()
+                    statuses.update(future.result())
                 except cf.process.BrokenProcessPool:
-                    # A worker died (killed, out of memory): its trial stays pending and
-                    # resumes from its latest checkpoint on the next run.
-                    statuses[futures[future]] = "pending"
+                    # A worker died (killed, out of memory): its trials stay pending and
+                    # resume from their latest checkpoints on the next run.
+                    statuses.update(dict.fromkeys(futures[future].trial_ids, "pending"))
                 if on_update:
                     on_update()
         return statuses
@@ -119,18 +121,18 @@ class Ray:
         self.slots = max(1, int(total // max(num_cpus, 1e-9)))
         self._task = ray.remote(_run)
 
-    def map(self, study_dir: str, trial_ids: Sequence[str],
+    def map(self, study_dir: str, units: Sequence[Unit],
             on_update: Callable[[], None] | None = None) -> dict[str, str]:
-        refs = {self._task.options(**self.options).remote(study_dir, t): t for t in trial_ids}
+        refs = {self._task.options(**self.options).remote(study_dir, u): u for u in units}
         statuses: dict[str, str] = {}
         waiting = list(refs)
         while waiting:
             done, waiting = self.ray.wait(waiting, num_returns=1)
             for ref in done:
                 try:
-                    statuses[refs[ref]] = self.ray.get(ref)
-                except self.ray.exceptions.RayError:
-                    statuses[refs[ref]] = "pending"  # Worker lost: resumes on the next run.
+                    statuses.update(self.ray.get(ref))
+                except self.ray.exceptions.RayError:  # Worker lost: resumes on the next run.
+                    statuses.update(dict.fromkeys(refs[ref].trial_ids, "pending"))
                 if on_update:
                     on_update()
         return statuses

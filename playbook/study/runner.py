@@ -10,17 +10,18 @@ Nothing here knows about JAX: a trial is one call of `run_trial`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from playbook import config as config_lib
 from playbook import designers
-from playbook.errors import ConfigError
+from playbook.errors import ConfigError, storage_fault
 from playbook.study.spec import StudySpec, Trial
 from playbook.study.store import FINISHED, StudyStore, TrialRecord, read_json, write_json_atomic
 
@@ -188,36 +189,126 @@ def generate_adaptive(store: StudyStore, spec: StudySpec, max_new: int) -> int:
 # -- running -------------------------------------------------------------------------------
 
 
+@dataclasses.dataclass(frozen=True)
+class Unit:
+    """What an executor hands one worker: trials to train, together when `size` > 1.
+
+    `size` is how many share one compiled program (`playbook.train.batched`),
+    or 'auto' (decided in the worker, which sees the device). `compilation_cache`
+    is a directory for JAX's persistent compilation cache, or None.
+    """
+
+    trial_ids: tuple[str, ...]
+    size: int | str = 1
+    compilation_cache: str | None = None
+
+
+def run_unit(study_dir: str, unit: Unit) -> dict[str, str]:
+    """Trains `unit`'s trials in this process; returns {trial id: status}. The executors
+    call only this (and it only `run_trial` or `run_group`)."""
+    if unit.compilation_cache:
+        from playbook.train import loop
+
+        loop.use_compilation_cache(unit.compilation_cache)
+    if unit.size == 1 or len(unit.trial_ids) == 1:
+        return {t: run_trial(study_dir, t) for t in unit.trial_ids}
+    return run_group(study_dir, unit.trial_ids, unit.size)
+
+
 def run_trial(study_dir: str, trial_id: str) -> str:
     """Trains one trial in this process unless another runner holds it; returns its status.
 
-    The executors call only this. A trial that raises is recorded `failed` with
-    its traceback (result.json and error.txt); the exception does not escape.
+    A trial that raises is recorded `failed` with its traceback (result.json and
+    error.txt); the exception does not escape.
     """
     store = StudyStore(study_dir)
-    trial_dir = store.trial_dir(trial_id)
     with store.claim(trial_id) as mine:
         if not mine:
             return "busy"
-        result = read_json(os.path.join(trial_dir, "result.json"))
-        if result is not None and result.get("status") in ("done", "diverged", "failed"):
-            return result["status"]
+        status = _finished_status(store, trial_id)
+        if status is not None:
+            return status
         store.record_attempt(trial_id)
-        try:
-            config = config_lib.from_dict(read_json(os.path.join(trial_dir, "config.json")) or {})
-            if not config:
-                raise ConfigError(f"{trial_dir}/config.json is missing or unreadable")
-            from playbook.train.loop import train_and_evaluate
+        return _train_alone(store, trial_id)
 
-            return train_and_evaluate(config, trial_dir).status
-        except Exception:  # noqa: BLE001 - a failing trial is a result; the study goes on.
-            text = traceback.format_exc()
-            with open(os.path.join(trial_dir, "error.txt"), "w") as f:
-                f.write(text)
-            write_json_atomic(os.path.join(trial_dir, "result.json"),
-                              {"status": "failed", "error": text.strip().splitlines()[-1],
-                               "best": None, "best_step": None, "steps": 0})
-            return "failed"
+
+def run_group(study_dir: str, trial_ids: Sequence[str], size: int | str) -> dict[str, str]:
+    """Trains `trial_ids` `size` at a time in one compiled program each (`size` 'auto':
+    as many as `batched.auto_group_size` allows); trials another runner holds are
+    'busy'. Each member ends exactly as `run_trial` would end it."""
+    from playbook.train import batched
+
+    store = StudyStore(study_dir)
+    statuses: dict[str, str] = {}
+    with contextlib.ExitStack() as claims:
+        mine = []
+        for trial_id in trial_ids:
+            if not claims.enter_context(store.claim(trial_id)):
+                statuses[trial_id] = "busy"
+            elif (status := _finished_status(store, trial_id)) is not None:
+                statuses[trial_id] = status
+            else:
+                mine.append(trial_id)
+        configs = {t: _trial_config(store, t) for t in mine}
+        good = [t for t in mine if configs[t] is not None]
+        if good and size == "auto":
+            try:
+                size = batched.auto_group_size(configs[good[0]])
+            except Exception:  # noqa: BLE001 - the trial's own run reports its error.
+                size = 1
+        for start in range(0, len(good), int(size)):
+            chunk = good[start:start + int(size)]
+            for trial_id in chunk:
+                store.record_attempt(trial_id)
+            if len(chunk) > 1:
+                try:
+                    results = batched.train_group([configs[t] for t in chunk],
+                                                  [store.trial_dir(t) for t in chunk])
+                    statuses.update({t: r.status for t, r in zip(chunk, results)})
+                except Exception:  # noqa: BLE001 - each member then ends on its own.
+                    traceback.print_exc()
+            for trial_id in chunk:
+                if trial_id not in statuses:
+                    statuses[trial_id] = _finished_status(store, trial_id) or _train_alone(
+                        store, trial_id)
+        for trial_id in mine:
+            if trial_id not in statuses:  # a config that could not be read
+                statuses[trial_id] = _train_alone(store, trial_id)
+    return statuses
+
+
+def _finished_status(store: StudyStore, trial_id: str) -> str | None:
+    result = read_json(os.path.join(store.trial_dir(trial_id), "result.json"))
+    if result is not None and result.get("status") in ("done", "diverged", "failed"):
+        return result["status"]
+    return None
+
+
+def _trial_config(store: StudyStore, trial_id: str):
+    return config_lib.from_dict(read_json(os.path.join(store.trial_dir(trial_id),
+                                                       "config.json")) or {}) or None
+
+
+def _train_alone(store: StudyStore, trial_id: str) -> str:
+    """Trains a claimed trial; an exception is recorded as its failure, not raised."""
+    trial_dir = store.trial_dir(trial_id)
+    try:
+        config = _trial_config(store, trial_id)
+        if not config:
+            raise ConfigError(f"{trial_dir}/config.json is missing or unreadable")
+        from playbook.train.loop import train_and_evaluate
+
+        return train_and_evaluate(config, trial_dir).status
+    except Exception as e:  # noqa: BLE001 - a failing trial is a result; the study goes on.
+        if storage_fault(e) is not None:
+            raise  # The disk, not the trial: it stays unfinished and resumes once fixed.
+        text = traceback.format_exc()
+        with open(os.path.join(trial_dir, "error.txt"), "w") as f:
+            f.write(text)
+        write_json_atomic(os.path.join(trial_dir, "result.json"),
+                          {"status": "failed", "error": text.strip().splitlines()[-1],
+                           "best": None, "best_step": None, "steps": 0})
+        return "failed"
 
 
 def reset_failed(store: StudyStore, spec: StudySpec) -> list[str]:
@@ -242,8 +333,14 @@ class RunSummary:
 
 
 def run(store: StudyStore, spec: StudySpec, executor, *,
-        on_update: Callable[[], None] | None = None) -> RunSummary:
-    """Runs every pending trial (and, for adaptive designers, new ones up to the budget)."""
+        on_update: Callable[[], None] | None = None, trials_per_program: int | str = 1,
+        compilation_cache: str | None = None) -> RunSummary:
+    """Runs every pending trial (and, for adaptive designers, new ones up to the budget).
+
+    With `trials_per_program` K > 1 (or 'auto'), pending trials that can share a
+    compiled program (`batched.group_key`) go to the executor in groups of up to
+    K, spread evenly over its slots; each group trains in one program.
+    """
     statuses: dict[str, str] = {}
     adaptive = spec.designer in ADAPTIVE
     while True:
@@ -253,12 +350,37 @@ def run(store: StudyStore, spec: StudySpec, executor, *,
             todo = [r.trial_id for r in pending(store, spec)]
         if not todo:
             break
-        ran = executor.map(store.root, todo, on_update)
+        units = make_units(store, todo, trials_per_program, executor.slots, compilation_cache)
+        ran = executor.map(store.root, units, on_update)
         statuses.update(ran)
         if all(status == "busy" for status in ran.values()):
             # Every pending trial belongs to another runner; let them finish.
             break
     return RunSummary(statuses)
+
+
+def make_units(store: StudyStore, trial_ids: Sequence[str], trials_per_program: int | str,
+               slots: int, compilation_cache: str | None = None) -> list[Unit]:
+    """`trial_ids` as executor units: one trial each, or groups of one program structure
+    (in trial order), each at most `trials_per_program` and at most an even share of
+    the group over `slots` workers, so that every worker gets work."""
+    if trials_per_program == 1:
+        return [Unit((t,), 1, compilation_cache) for t in trial_ids]
+    from playbook.train.batched import AUTO_ACCELERATOR_MAX, group_key
+
+    groups: dict[str, list[str]] = {}
+    for trial_id in trial_ids:
+        config = read_json(os.path.join(store.trial_dir(trial_id), "config.json")) or {}
+        groups.setdefault(group_key(config) if config else f"<unreadable {trial_id}>",
+                          []).append(trial_id)
+    cap = AUTO_ACCELERATOR_MAX if trials_per_program == "auto" else int(trials_per_program)
+    units = []
+    for members in groups.values():
+        share = min(cap, -(-len(members) // max(1, slots)))
+        for start in range(0, len(members), share):
+            units.append(Unit(tuple(members[start:start + share]), trials_per_program,
+                              compilation_cache))
+    return units
 
 
 def rerun(store: StudyStore, spec: StudySpec, top: int, seeds: int) -> list[str]:

@@ -63,7 +63,7 @@ from ml_collections import ConfigDict
 from playbook import config as config_lib
 from playbook import workloads
 from playbook.data import batching
-from playbook.errors import ConfigError, closest
+from playbook.errors import ConfigError, closest, storage_fault
 from playbook.train import metrics as metrics_lib
 from playbook.train import optimizers, sharding
 from playbook.train import result as result_lib
@@ -390,7 +390,9 @@ def train_and_evaluate(config: ConfigDict, workdir: str | os.PathLike) -> TrialR
         result = run.train()
     except ConfigError:
         raise
-    except Exception:  # noqa: BLE001 - a failed trial is a result (module docstring).
+    except Exception as e:  # noqa: BLE001 - a failed trial is a result (module docstring).
+        if storage_fault(e) is not None:
+            raise  # A full or read-only disk is not the trial's failure: it stays unfinished.
         text = traceback.format_exc()
         log.error("trial in %s failed:\n%s", workdir, text)
         result = run.result("failed", error=text) if run is not None else TrialResult(

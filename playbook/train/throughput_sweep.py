@@ -17,7 +17,9 @@ already on the devices. When the first stops growing while the second still
 grows, the input pipeline is the bottleneck; when both stop, the device is
 saturated. The sweep stops at an XLA RESOURCE_EXHAUSTED error (out of memory),
 at a batch larger than the training split, at `max_batch_size`, or after
-`patience` doublings without a gain of `min_gain`. Nothing is written to disk.
+`patience` doublings without a gain of `min_gain`. Each rate is the fastest of
+`REPEATS` rounds, so other processes on the machine disturb it less. Nothing
+is written to disk.
 """
 
 from __future__ import annotations
@@ -37,8 +39,9 @@ from playbook.train import loop, sharding
 MIN_GAIN = 0.1        # a doubling that adds less than 10% examples/s does not help
 NEAR_DOUBLING = 1.5   # Playbook: throughput should "roughly double" before saturation
 PATIENCE = 2          # doublings without gain before the sweep stops
-MIN_SECONDS = 0.5     # timed per rate and batch size, after compilation
+MIN_SECONDS = 0.5     # per timed round, after compilation
 MIN_DISPATCHES = 3
+REPEATS = 3           # rounds per rate; the fastest counts
 
 OK, OUT_OF_MEMORY, TOO_LARGE = "ok", "out_of_memory", "too_large"
 
@@ -94,12 +97,15 @@ def is_out_of_memory(error: BaseException) -> bool:
     return isinstance(error, jax.errors.JaxRuntimeError) and "RESOURCE_EXHAUSTED" in str(error)
 
 
-def measure(config: ConfigDict, batch_size: int, min_seconds: float = MIN_SECONDS
-            ) -> Measurement:
+def measure(config: ConfigDict, batch_size: int, min_seconds: float = MIN_SECONDS,
+            repeats: int = REPEATS) -> Measurement:
     """Times the training program of `config` at `batch_size` (see the module docstring).
 
-    A batch larger than the training split is `too_large` and an out-of-memory
-    error is `out_of_memory`; any other error propagates.
+    Each rate is timed `repeats` times, alternating between the two, and the
+    fastest round counts (as `timeit` does): other processes on the machine
+    only ever slow a round down. A batch larger than the training split is
+    `too_large` and an out-of-memory error is `out_of_memory`; any other error
+    propagates.
     """
     config = config_lib.with_values(config, {"batch_size": batch_size, "eval_batch_size": 0})
     try:
@@ -117,10 +123,16 @@ def measure(config: ConfigDict, batch_size: int, min_seconds: float = MIN_SECOND
         batch = loop.train_batches(trial, 0, n)
         state, stats = progs.train(state, hp, rng, *batch)  # compiles
         jax.block_until_ready(stats)
-        fed, state, dispatches = _timed(lambda i: loop.train_batches(trial, i * n, n), progs,
-                                        state, hp, rng, min_seconds, n)
-        replayed, state, _ = _timed(lambda i: batch, progs, state, hp, rng, min_seconds, n,
-                                    dispatches)
+        fed, replayed, dispatches, offset = math.inf, math.inf, None, 1
+        for _ in range(max(1, repeats)):
+            seconds, state, dispatches = _timed(
+                lambda i, start=offset: loop.train_batches(trial, (start + i) * n, n), progs,
+                state, hp, rng, min_seconds, dispatches)
+            offset += dispatches
+            fed = min(fed, seconds)
+            seconds, state, _ = _timed(lambda i: batch, progs, state, hp, rng, min_seconds,
+                                       dispatches)
+            replayed = min(replayed, seconds)
     except Exception as e:  # noqa: BLE001 - only out-of-memory is a result; others re-raise.
         if is_out_of_memory(e):
             return Measurement(batch_size, OUT_OF_MEMORY, error=str(e).splitlines()[0][:200])
@@ -131,13 +143,13 @@ def measure(config: ConfigDict, batch_size: int, min_seconds: float = MIN_SECOND
 
 
 def _timed(batches: Callable[[int], tuple], progs: loop.Programs, state, hp, rng,
-           min_seconds: float, n: int, dispatches: int | None = None):
+           min_seconds: float, dispatches: int | None = None):
     """(seconds, state, dispatches): dispatches run until `min_seconds` have passed (and at
     least MIN_DISPATCHES), or exactly `dispatches` of them; at most two in flight, as in
     the training loop."""
     start, i, previous = time.perf_counter(), 0, None
     while True:
-        state, stats = progs.train(state, hp, rng, *batches(i + 1))
+        state, stats = progs.train(state, hp, rng, *batches(i))
         if previous is not None:
             jax.block_until_ready(previous)
         previous, i = stats, i + 1

@@ -1,0 +1,346 @@
+"""Several trials in one compiled program: `train_group(configs, workdirs)`.
+
+Trials of a study that share their program structure (workload, model, input
+shapes, optimizer `Structure`, batch sizes, step counts; see `group_key`)
+differ only in scalar hyperparameters and seeds, which the training step
+takes as arrays (playbook.train.optimizers). `jax.vmap` over parameters,
+optimizer state, hyperparameters, random keys and, when seeds differ, data
+order trains K of them at once: small models that leave a device (or the
+CPU's vector units) mostly idle get K trials for little more than the cost
+of one, and the program compiles once for all K.
+
+Each member is a trial as if run alone by `playbook.train.loop`: its own
+metrics.jsonl, best-plus-latest checkpoints, result.json and status, the
+same batches and the same initialisation. A member that diverges is
+recorded `diverged` at once and masked out: its state stops changing and
+the others go on. If the group cannot run together (members at different
+checkpointed steps, a member whose config fails, any error), its members
+run one after another through `loop.train_and_evaluate`, which resumes each
+from its own checkpoints: a group never loses a finished member or its
+progress.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from ml_collections import ConfigDict
+
+from playbook import config as config_lib
+from playbook.data import batching
+from playbook.errors import ConfigError
+from playbook.train import loop, optimizers, sharding
+from playbook.train import result as result_lib
+from playbook.train.result import TrialResult
+
+log = logging.getLogger(__name__)
+
+# Keys that may differ between members of a group: they enter the step as arrays
+# (optimizer and schedule scalars, seed) or only steer the host side.
+PER_TRIAL_KEYS = frozenset(optimizers.HPARAMS) | {
+    "warmup_fraction", "seed", "divergence_factor", "checkpoint.keep_best", "distributed"}
+# `trials_per_program: auto` on CPU: measured by benchmarks/trials_per_program.py
+# (MNIST-1D MLP, 2 cores), gains flatten beyond 8 members.
+AUTO_CPU_MAX = 8
+AUTO_ACCELERATOR_MAX = 64
+AUTO_MEMORY_FRACTION = 0.5
+
+
+def group_key(config: Mapping[str, Any] | ConfigDict) -> str:
+    """A string equal for two trial configs exactly when they can train in one program.
+
+    Pure Python on the config (no JAX, no data): the study runner groups pending
+    trials by it. Everything but `PER_TRIAL_KEYS` must match, and gradient
+    clipping must be on in both or off in both (it changes the program).
+    """
+    flat = _flatten(config_lib.to_dict(config) if isinstance(config, ConfigDict) else config)
+    fixed = {k: v for k, v in flat.items() if k not in PER_TRIAL_KEYS}
+    fixed["<clip>"] = float(flat.get("grad_clip_norm", 0) or 0) > 0
+    return json.dumps(fixed, sort_keys=True, default=str)
+
+
+def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, Mapping):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def parse_trials_per_program(value: str | int) -> int | str:
+    """A positive int or 'auto'; ConfigError otherwise."""
+    text = str(value).strip().lower()
+    if text == "auto":
+        return "auto"
+    try:
+        k = int(text)
+    except ValueError:
+        k = 0
+    if k < 1:
+        raise ConfigError(f"trials_per_program={value!r} must be a positive integer or 'auto' "
+                          f"(1 trains trials one by one)")
+    return k
+
+
+def auto_group_size(config: ConfigDict) -> int:
+    """How many trials of `config`'s structure to train per program.
+
+    On CPU, `AUTO_CPU_MAX` (measured). On an accelerator, as many as fit in
+    `AUTO_MEMORY_FRACTION` of the first device's memory by XLA's memory
+    analysis of one trial's compiled step (at most `AUTO_ACCELERATOR_MAX`).
+    """
+    if jax.default_backend() == "cpu":
+        return AUTO_CPU_MAX
+    trial = loop.prepare(config)
+    fns, progs = loop.functions(trial), loop.programs(trial)
+    state = loop.init_state(trial, progs)
+    hp = sharding.put_replicated(trial.optimizer.hparams, trial.mesh)
+    rng = sharding.put_replicated(jax.random.PRNGKey(0), trial.mesh)
+    inputs, labels = loop.train_batches(trial, 0, trial.steps_per_dispatch)
+    try:
+        analysis = jax.jit(fns.train).lower(state, hp, rng, inputs, labels).compile() \
+            .memory_analysis()
+        per_trial = (analysis.temp_size_in_bytes + analysis.argument_size_in_bytes
+                     + analysis.output_size_in_bytes)
+        limit = jax.devices()[0].memory_stats()["bytes_limit"]
+    except (AttributeError, KeyError, TypeError, NotImplementedError):
+        return 1
+    return int(max(1, min(AUTO_ACCELERATOR_MAX, AUTO_MEMORY_FRACTION * limit // max(per_trial, 1))))
+
+
+# -- compiled programs ------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class GroupPrograms:
+    init: Callable[..., loop.State]  # (rngs [K], hp [K]) -> state [K]
+    train: Callable[..., tuple]  # (state, hp, rngs, inputs, labels, active [K]) -> state, stats
+    evaluate: Callable[..., tuple]  # (params [K], inputs, labels, weights) -> sums [K], weight
+
+
+_PROGRAMS: dict[tuple, GroupPrograms] = {}
+
+
+def group_programs(trial: loop.Trial, size: int, shared_data: bool) -> GroupPrograms:
+    """The vmapped programs of `size` trials shaped like `trial`, cached like `loop.programs`."""
+    key = (loop.program_key(trial), size, shared_data)
+    if key not in _PROGRAMS:
+        _PROGRAMS[key] = _compile(trial, shared_data)
+    return _PROGRAMS[key]
+
+
+def _compile(trial: loop.Trial, shared_data: bool) -> GroupPrograms:
+    fns = loop.functions(trial)
+    data_axis = None if shared_data else 0
+    init = jax.vmap(fns.init)
+    train_all = jax.vmap(fns.train, in_axes=(0, 0, 0, data_axis, data_axis))
+
+    def train(state, hp, rngs, inputs, labels, active):
+        new, stats = train_all(state, hp, rngs, inputs, labels)
+
+        def keep(n, o):  # a masked-out (diverged) member keeps its state
+            return jnp.where(active.reshape((-1,) + (1,) * (n.ndim - 1)), n, o)
+
+        return jax.tree.map(keep, new, state), stats
+
+    evaluate = jax.vmap(fns.evaluate, in_axes=(0, None, None, None))
+    rep = sharding.replicated(trial.mesh)
+    data = sharding.batch_sharding(trial.mesh, 1 if shared_data else 2)
+    batch = sharding.batch_sharding(trial.mesh, 0)
+    return GroupPrograms(
+        init=jax.jit(init, out_shardings=rep),
+        train=jax.jit(train, in_shardings=(rep, rep, rep, data, data, rep),
+                      out_shardings=(rep, rep), donate_argnums=0),
+        evaluate=jax.jit(evaluate, in_shardings=(rep, batch, batch, batch), out_shardings=rep))
+
+
+def train_batches(trials: Sequence[loop.Trial], start_step: int, num_steps: int,
+                  shared_data: bool) -> tuple[jax.Array, jax.Array]:
+    """The members' batches of steps [start_step, start_step + num_steps): one stack
+    [steps, B, ...] when they share a seed, else [K, steps, B, ...], each member's
+    the same as it would see alone (`playbook.data.batching.train_indices`)."""
+    if shared_data:
+        return loop.train_batches(trials[0], start_step, num_steps)
+    first = trials[0]
+    split, size = first.dataset.train, first.batch_size
+    idx = np.stack([np.stack([batching.train_indices(len(split), size, t.seed, s)
+                              for s in range(start_step, start_step + num_steps)])
+                    for t in trials])
+    idx = batching.shard_for_process(idx, jax.process_index(), jax.process_count(), axis=2)
+    return sharding.put_batch((split.inputs[idx], split.labels[idx]), first.mesh, batch_axis=2)
+
+
+def _stack(trees: Sequence[Any]) -> Any:
+    return jax.tree.map(lambda *xs: np.stack([np.asarray(x) for x in xs]), *trees)
+
+
+def _member(tree: Any, i: int) -> Any:
+    return jax.tree.map(lambda x: x[i], tree)
+
+
+# -- the group --------------------------------------------------------------------------------
+
+
+def train_group(configs: Sequence[ConfigDict], workdirs: Sequence[str | os.PathLike]
+                ) -> list[TrialResult]:
+    """Trains the trials `configs` in `workdirs` together; returns their results in order.
+
+    Idempotent like `loop.train_and_evaluate`: finished members are returned as
+    stored. See the module docstring for when members run one by one instead.
+    """
+    started = time.perf_counter()
+    workdirs = [os.path.abspath(os.fspath(w)) for w in workdirs]
+    if len(configs) != len(workdirs):
+        raise ValueError(f"{len(configs)} configs for {len(workdirs)} workdirs")
+    results: list[TrialResult | None] = [result_lib.read(w) for w in workdirs]
+    todo = [i for i, r in enumerate(results) if r is None or r.status not in result_lib.FINISHED]
+    if len(todo) >= 2:
+        try:
+            for i, result in zip(todo, _Group([configs[i] for i in todo],
+                                              [workdirs[i] for i in todo], started).train()):
+                results[i] = result
+        except _CannotGroup as reason:
+            log.info("training %d trials one by one: %s", len(todo), reason)
+        except Exception:  # noqa: BLE001 - members then run alone and record their own failures.
+            log.exception("a group of %d trials failed; training them one by one", len(todo))
+    for i in todo:
+        if results[i] is None or results[i].status not in result_lib.FINISHED:
+            results[i] = loop.train_and_evaluate(configs[i], workdirs[i])
+    return results  # type: ignore[return-value]
+
+
+class _CannotGroup(Exception):
+    """The members cannot train in one program; they run one by one."""
+
+
+class _Group:
+    def __init__(self, configs: Sequence[ConfigDict], workdirs: Sequence[str], started: float):
+        if len({group_key(c) for c in configs}) > 1:
+            raise _CannotGroup("their configs differ in more than scalar hyperparameters")
+        sharding.initialize_distributed(bool(configs[0].get("distributed", False)))
+        try:
+            self.trials = [loop.prepare(c) for c in configs]
+        except ConfigError as e:
+            raise _CannotGroup(f"a member's config is invalid ({e})") from None
+        if len({loop.program_key(t) for t in self.trials}) > 1:
+            raise _CannotGroup("their programs differ")
+        self.workdirs, self.started = list(workdirs), started
+        first = self.trials[0]
+        self.shared_data = len({t.seed for t in self.trials}) == 1
+        self.progs = group_programs(first, len(self.trials), self.shared_data)
+
+    def train(self) -> list[TrialResult]:
+        trials, progs, first = self.trials, self.progs, self.trials[0]
+        mesh, k = first.mesh, len(trials)
+        hp = sharding.put_replicated(_stack([t.optimizer.hparams for t in trials]), mesh)
+        keys = [jax.random.split(jax.random.PRNGKey(t.seed)) for t in trials]
+        init_rngs = sharding.put_replicated(_stack([key[0] for key in keys]), mesh)
+        rngs = sharding.put_replicated(_stack([key[1] for key in keys]), mesh)
+        initial = progs.init(init_rngs, hp)
+        if sharding.is_main_process():
+            for trial, workdir in zip(trials, self.workdirs):
+                os.makedirs(workdir, exist_ok=True)
+                loop._write_atomic(os.path.join(workdir, loop.CONFIG_FILE), json.dumps(
+                    config_lib.to_dict(trial.config), indent=1, sort_keys=True))
+        runs = [loop._Run(t, w, self.started, progress=False)
+                for t, w in zip(trials, self.workdirs)]
+        results: list[TrialResult | None] = [None] * k
+        try:
+            states, steps = zip(*(run._restore(_member(initial, i)) for i, run in enumerate(runs)))
+            if len(set(steps)) > 1:
+                raise _CannotGroup(f"members resume from different steps {sorted(set(steps))}")
+            step = steps[0]
+            state = sharding.put_replicated(_stack(states), mesh)
+            self._loop(runs, results, state, hp, rngs, step)
+        finally:
+            for run in runs:
+                run.close()
+        return results  # type: ignore[return-value]
+
+    def _loop(self, runs, results, state, hp, rngs, step) -> None:
+        trials, progs, first = self.trials, self.progs, self.trials[0]
+        active = np.array([True] * len(trials))
+        evals = loop.eval_batches(first) if step < first.max_train_steps else []
+        if step == first.max_train_steps:
+            for i, run in enumerate(runs):
+                if run.final is None:
+                    run.final = self._evaluate(state, evals or loop.eval_batches(first))[i]
+        since_log, unread, previous = [], None, None
+        for run in runs:
+            run._mark = time.perf_counter()
+        while step < first.max_train_steps and active.any():
+            n = first.steps_per_dispatch
+            state, stats = progs.train(state, hp, rngs,
+                                       *train_batches(trials, step, n, self.shared_data),
+                                       sharding.put_replicated(active, first.mesh))
+            if previous is not None:
+                jax.block_until_ready(previous)
+            previous, step = stats, step + n
+            since_log.append(stats)
+            if unread is not None:
+                self._read(runs, results, active, *unread)
+                unread = None
+            if step % first.eval_every_steps == 0 or step == first.max_train_steps:
+                self._read(runs, results, active, step, since_log, state, evals)
+                since_log = []
+            elif step % first.log_every_steps == 0:
+                unread, since_log = (step, since_log), []
+        for i, run in enumerate(runs):
+            if results[i] is None:
+                self._finish(i, run, results, "done")
+
+    def _evaluate(self, state, evals) -> list[dict[str, float]]:
+        outputs = [self.progs.evaluate(state["params"], *batch) for batch in evals]
+        totals: dict[str, np.ndarray] = {}
+        weight = 0.0
+        for sums, weights in jax.device_get(outputs):
+            weight += float(np.asarray(weights)[0])
+            for name, v in sums.items():
+                totals[name] = totals.get(name, 0.0) + np.asarray(v, np.float64)
+        return [{f"valid/{name}": float(v[i]) / weight for name, v in sorted(totals.items())}
+                for i in range(len(self.trials))]
+
+    def _read(self, runs, results, active, step, stats, state=None, evals=None) -> None:
+        """Each active member's metrics of the interval ending at `step` (and at an
+        evaluation its validation metrics and checkpoint); diverged ones end here."""
+        values = jax.device_get(stats)
+        valid = None
+        for i, run in enumerate(runs):
+            if not active[i]:
+                continue
+            mine = [_member(v, i) for v in values]
+            evaluation = None
+            if state is not None:
+                def evaluation(i=i):
+                    nonlocal valid
+                    if valid is None:  # one vmapped evaluation serves every member
+                        valid = self._evaluate(state, evals)
+                    return valid[i], _member(state, i)
+            if run._read_train_metrics(step, mine, evaluation):
+                active[i] = False
+                self._finish(i, run, results, "diverged")
+
+    def _finish(self, i: int, run, results, status: str) -> None:
+        results[i] = run.result(status)
+        if sharding.is_main_process():
+            result_lib.write(self.workdirs[i], results[i])
+
+
+def describe(results: Sequence[TrialResult]) -> str:
+    """One line: statuses and the group's time to first step."""
+    first = [r.throughput.first_step_seconds for r in results]
+    seconds = min((s for s in first if not math.isnan(s)), default=math.nan)
+    return (f"{len(results)} trials: " + ", ".join(r.status for r in results)
+            + f"; first step after {seconds:.1f} s")
