@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 
-from playbook.errors import ConfigError
+from playbook.errors import ConfigError, storage_fault
 
 EXIT_CONFIG_ERROR = 2
+EXIT_STORAGE_ERROR = 3  # the study directory cannot be written (full, read-only)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -84,6 +86,13 @@ def _executor_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cpus_per_trial", type=float, default=1.0, help="Ray CPUs per trial")
     parser.add_argument("--gpus_per_trial", type=float, default=0.0, help="Ray GPUs per trial")
     parser.add_argument("--no_progress", action="store_true", help="no progress bar")
+    parser.add_argument("--trials_per_program", default="1", metavar="K|auto",
+                        help="train up to K trials of the same structure together in one "
+                             "compiled program (vmap); 'auto' sizes K from the device")
+    parser.add_argument("--compilation_cache", default=None, metavar="DIR|none",
+                        help="JAX's persistent compilation cache (default: "
+                             "$PLAYBOOK_COMPILATION_CACHE or ~/.cache/playbook/jax; "
+                             "'none' turns it off)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -95,6 +104,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(bad)} "
                      f"(config overrides look like --config.KEY=VALUE)")
     try:
+        if hasattr(args, "trials_per_program"):  # checked before anything is written
+            from playbook.train.batched import parse_trials_per_program
+
+            args.trials_per_program = parse_trials_per_program(args.trials_per_program)
         if args.command == "train":
             from playbook.train import main as train_main
             return train_main.run(args.config, extra, args.workdir)
@@ -119,6 +132,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = "\\n".join(str(e).splitlines())
         print(f"playbook: error: {message}", file=sys.stderr)
         return EXIT_CONFIG_ERROR
+    except Exception as e:
+        fault = storage_fault(e)
+        if fault is None:
+            raise
+        where = f"'{fault.filename}'" if fault.filename else "the study directory"
+        print(f"playbook: error: cannot write {where}: {fault.strerror}; finished trials are "
+              f"kept and unfinished ones resume: free space or fix permissions, then run the "
+              f"same command again", file=sys.stderr)
+        return EXIT_STORAGE_ERROR
     parser.error(f"unknown command {args.command}")
     return EXIT_CONFIG_ERROR
 
@@ -155,14 +177,23 @@ def _study(args: argparse.Namespace, overrides: Sequence[str]) -> int:
 def _execute(store, spec, args) -> None:
     from playbook.study import executors, runner
     from playbook.study.progress import ProgressBar
-
+    trials_per_program = args.trials_per_program
+    cache = _compilation_cache(args.compilation_cache)
     executor = executors.create(args.executor, workers=args.workers, address=args.ray_address,
                                 num_cpus=args.cpus_per_trial, num_gpus=args.gpus_per_trial)
     if args.no_progress:
-        runner.run(store, spec, executor)
+        runner.run(store, spec, executor, trials_per_program=trials_per_program,
+                   compilation_cache=cache)
     else:
         with ProgressBar(store, spec):
-            runner.run(store, spec, executor)
+            runner.run(store, spec, executor, trials_per_program=trials_per_program,
+                       compilation_cache=cache)
+
+
+def _compilation_cache(flag: str | None) -> str | None:
+    value = flag or os.environ.get("PLAYBOOK_COMPILATION_CACHE") or os.path.join(
+        os.path.expanduser("~"), ".cache", "playbook", "jax")
+    return None if value.lower() == "none" else os.path.abspath(value)
 
 
 def _best_table(store, spec) -> str:
