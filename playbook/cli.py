@@ -166,6 +166,9 @@ def _study(args: argparse.Namespace, overrides: Sequence[str]) -> int:
         runner.reset_failed(store, spec)
     _execute(store, spec, args)
     print(_best_table(store, spec))
+    startup = _startup_line(store)
+    if startup:
+        print(startup)
     if not args.no_report:
         from playbook.analysis import commands
 
@@ -208,6 +211,18 @@ def _best_table(store, spec) -> str:
             lines.append(f"  {name}: {best.objective:.4g} (trial {best.trial_id}, step "
                          f"{best.best_step}; {runner.describe(best.nuisance)})")
     return "\n".join(lines)
+
+
+def _startup_line(store) -> str | None:
+    """Seconds from a trial's start to its first step, over the study's finished trials."""
+    from playbook.analysis.load import load_study
+
+    seconds = load_study(store.root)["first_step_seconds"].dropna()
+    if seconds.empty:
+        return None
+    return (f"time to first step over {len(seconds)} trials: median {seconds.median():.2f} s, "
+            f"slowest {seconds.max():.2f} s (a process's first trial of a structure compiles; "
+            f"later ones reuse its programs)")
 
 
 def _status(study_dir: str) -> int:

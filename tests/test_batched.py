@@ -159,6 +159,12 @@ def test_a_study_with_trials_per_program_equals_the_sequential_study(root, tmp_p
         dirs[k] = str(tmp_path / f"k{k}")
         assert cli.main(["study", "--config", str(config), "--workdir", dirs[k], "--no_progress",
                          "--no_report", f"--trials_per_program={k}"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("time to first step over 6 trials: median ") == 2
+    from playbook.analysis import load_study
+    for d in dirs.values():
+        table = load_study(d)
+        assert (table["first_step_seconds"] > 0).all() and (table["steps_per_second"] > 0).all()
     stores = {k: StudyStore(d) for k, d in dirs.items()}
     sequential = {r.trial_id: r for r in stores["1"].trials("valid/error_rate")}
     grouped = {r.trial_id: r for r in stores["3"].trials("valid/error_rate")}

@@ -28,7 +28,8 @@ from playbook.study.store import StudyStore, last_step, objective, read_json
 
 # Columns of the trials table besides one per scientific and one per nuisance key.
 TRIAL_COLUMNS = ("trial_id", "label", "status", "objective", "best_step", "max_train_steps",
-                 "steps", "seed", "repeats", "index", "error")
+                 "steps", "seed", "repeats", "index", "error", "steps_per_second",
+                 "first_step_seconds")
 CURVE_COLUMNS = ("trial_id", "step", "metric", "value")
 INFEASIBLE = ("diverged", "failed")
 
@@ -92,7 +93,9 @@ def load_spec(study_dir: str | os.PathLike) -> StudySpec:
 def load_study(study_dir: str | os.PathLike, spec: StudySpec | None = None) -> pd.DataFrame:
     """One row per trial: trial_id, label, a column per scientific and per nuisance key,
     status (pending/running/done/diverged/failed), objective (NaN unless done),
-    best_step, max_train_steps, steps (trained so far), seed, repeats, index, error.
+    best_step, max_train_steps, steps (trained so far), seed, repeats, index, error,
+    steps_per_second (steady state) and first_step_seconds (start of the trial's
+    run to its first logged step: start-up and compilation, or their reuse).
 
     `df.attrs` holds `study_dir`, `metric`, `goal`, `scientific` and `nuisance`
     (their keys). Seed reruns are rows too; their `repeats` names the trial they rerun.
@@ -113,7 +116,7 @@ def load_study(study_dir: str | os.PathLike, spec: StudySpec | None = None) -> p
         record.update({c: row[c] for c in TRIAL_COLUMNS})
         records.append(record)
     df = pd.DataFrame.from_records(records, columns=columns)
-    for column in ("objective",):
+    for column in ("objective", "steps_per_second", "first_step_seconds"):
         df[column] = pd.to_numeric(df[column], errors="coerce").astype(float)
     for column in ("best_step", "max_train_steps", "steps", "seed", "index"):
         df[column] = pd.array(df[column], dtype="Int64")
@@ -150,7 +153,13 @@ def _trial_row(store: StudyStore, trial_id: str, metric: str, default_steps: int
         "repeats": meta.get("repeats"),
         "index": _int(meta.get("index")),
         "error": result.get("error"),
+        **{key: _throughput(result, key) for key in ("steps_per_second", "first_step_seconds")},
     }
+
+
+def _throughput(result: dict[str, Any], key: str) -> Any:
+    throughput = result.get("throughput")
+    return throughput.get(key) if isinstance(throughput, dict) else None
 
 
 def _claimed(store: StudyStore, trial_id: str) -> bool:
