@@ -298,7 +298,7 @@ def _train_alone(store: StudyStore, trial_id: str) -> str:
             raise ConfigError(f"{trial_dir}/config.json is missing or unreadable")
         from playbook.train.loop import train_and_evaluate
 
-        return train_and_evaluate(config, trial_dir).status
+        return train_and_evaluate(config, trial_dir, progress=False).status
     except Exception as e:  # noqa: BLE001 - a failing trial is a result; the study goes on.
         if storage_fault(e) is not None:
             raise  # The disk, not the trial: it stays unfinished and resumes once fixed.

@@ -217,7 +217,7 @@ def train_group(configs: Sequence[ConfigDict], workdirs: Sequence[str | os.PathL
             log.exception("a group of %d trials failed; training them one by one", len(todo))
     for i in todo:
         if results[i] is None or results[i].status not in result_lib.FINISHED:
-            results[i] = loop.train_and_evaluate(configs[i], workdirs[i])
+            results[i] = loop.train_and_evaluate(configs[i], workdirs[i], progress=False)
     return results  # type: ignore[return-value]
 
 

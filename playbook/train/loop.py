@@ -367,8 +367,11 @@ def _restore(trial: Trial, workdir: str | os.PathLike, step: int | str) -> tuple
 # -- the trial ------------------------------------------------------------------------------
 
 
-def train_and_evaluate(config: ConfigDict, workdir: str | os.PathLike) -> TrialResult:
+def train_and_evaluate(config: ConfigDict, workdir: str | os.PathLike,
+                       progress: bool = True) -> TrialResult:
     """Trains one trial in `workdir` (created, or resumed) and returns its result.
+
+    `progress`: the trial's progress line on stderr (a study shows its own instead).
 
     Idempotent: a workdir whose result.json says done or diverged is returned
     as it is. See the module docstring for what is raised and what is recorded.
@@ -386,7 +389,7 @@ def train_and_evaluate(config: ConfigDict, workdir: str | os.PathLike) -> TrialR
             os.makedirs(workdir, exist_ok=True)
             _write_atomic(os.path.join(workdir, CONFIG_FILE),
                           json.dumps(config_lib.to_dict(config), indent=1, sort_keys=True))
-        run = _Run(trial, workdir, started)
+        run = _Run(trial, workdir, started, progress=progress)
         result = run.train()
     except ConfigError:
         raise
