@@ -15,7 +15,7 @@ import logging
 import os
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from absl import flags
@@ -165,6 +165,17 @@ def flat_keys(config: ConfigDict, prefix: str = "") -> list[str]:
         else:
             keys.append(name)
     return keys
+
+
+def flatten(tree: Mapping[str, Any] | ConfigDict, prefix: str = "") -> dict[str, Any]:
+    """Leaf values of a nested mapping (a ConfigDict or its JSON dict) by dotted key."""
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, (Mapping, ConfigDict)):
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
 
 
 def to_dict(config: ConfigDict) -> dict:

@@ -63,20 +63,11 @@ def group_key(config: Mapping[str, Any] | ConfigDict) -> str:
     trials by it. Everything but `PER_TRIAL_KEYS` must match, and gradient
     clipping must be on in both or off in both (it changes the program).
     """
-    flat = _flatten(config_lib.to_dict(config) if isinstance(config, ConfigDict) else config)
+    flat = config_lib.flatten(config_lib.to_dict(config) if isinstance(config, ConfigDict)
+                              else config)
     fixed = {k: v for k, v in flat.items() if k not in PER_TRIAL_KEYS}
     fixed["<clip>"] = float(flat.get("grad_clip_norm", 0) or 0) > 0
     return json.dumps(fixed, sort_keys=True, default=str)
-
-
-def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, Mapping):
-            out.update(_flatten(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
 
 
 def parse_trials_per_program(value: str | int) -> int | str:
