@@ -18,8 +18,9 @@ from playbook import workloads
 from playbook.data import images
 from playbook.data.records import RecordSplit, carve
 from playbook.errors import ConfigError
-from playbook.train import loop, main
+from playbook.train import loop, main, sharding
 from playbook.train.metrics import read_metrics
+from playbook.workloads.base import Split
 from playbook.workloads.lm import LanguageModel, byte_tokens
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -165,6 +166,25 @@ def test_training_augmentation_is_seeded_by_the_batch_and_evaluation_is_not_augm
     plain = split(None).inputs[np.array([0])][0]
     np.testing.assert_allclose(plain, images.standardize(records[0]["image"],
                                                          images.CIFAR10_MEAN, images.CIFAR10_STD))
+
+
+def test_on_demand_evaluation_batches_equal_in_memory_ones_and_weigh_padding_zero():
+    rng = np.random.default_rng(0)
+    inputs, labels = rng.normal(size=(10, 3)).astype(np.float32), np.arange(10, dtype=np.int32)
+    lazy = RecordSplit(list(zip(inputs, labels)), lambda r, g: r, (3,), np.float32,
+                       num_workers=1)
+    mesh = sharding.make_mesh()
+    on_demand = sharding.eval_batches(lazy, 4, mesh)
+    in_memory = sharding.eval_batches(Split(inputs, labels), 4, mesh)
+
+    assert len(on_demand) == len(in_memory) == 3
+    for ours, theirs in zip(on_demand, in_memory):
+        x, y, w = (np.asarray(a) for a in ours)
+        tx, ty, tw = (np.asarray(a) for a in theirs)
+        np.testing.assert_array_equal(w, tw)
+        np.testing.assert_array_equal(x[w > 0], tx[tw > 0])
+        np.testing.assert_array_equal(y[w > 0], ty[tw > 0])
+    assert len(list(on_demand)) == 3  # iterable again
 
 
 def test_validation_is_carved_from_training_records_without_overlap():

@@ -117,9 +117,38 @@ def stacked_train_batches(split: Any, batch_size: int, seed: int, start_step: in
 
 def eval_batches(split: Any, batch_size: int, mesh: Mesh) -> list[tuple[jax.Array, ...]]:
     """(inputs, labels, weights) batches covering `split` once, the last zero-padded with
-    weight 0 (`batching.eval_batches`), each split over `mesh`."""
+    weight 0 (`batching.eval_batches`), each split over `mesh`.
+
+    A split read on demand (`playbook.data.records.RecordSplit`, which has `take`)
+    gives `OnDemandEvalBatches` instead: placed one batch at a time, so a large
+    validation split never sits on the devices whole."""
+    if hasattr(split, "take"):
+        return OnDemandEvalBatches(split, batch_size, mesh)
     batches = []
     for batch in batching.eval_batches(split, batch_size):
         local = batching.shard_for_process(batch, jax.process_index(), jax.process_count())
         batches.append(put_batch(local, mesh))
     return batches
+
+
+class OnDemandEvalBatches:
+    """Evaluation batches of a split read on demand, re-iterable: each iteration reads
+    and places the batches in order, each process reading only its own examples.
+    Padding repeats example 0 with weight 0."""
+
+    def __init__(self, split: Any, batch_size: int, mesh: Mesh):
+        self.split, self.batch_size, self.mesh = split, batch_size, mesh
+
+    def __len__(self) -> int:
+        return -(-len(self.split) // self.batch_size)
+
+    def __iter__(self):
+        n = len(self.split)
+        for start in range(0, n, self.batch_size):
+            idx = np.arange(start, start + self.batch_size)
+            weights = (idx < n).astype(np.float32)
+            idx = np.where(idx < n, idx, 0)
+            idx, weights = batching.shard_for_process(
+                (idx, weights), jax.process_index(), jax.process_count())
+            inputs, labels = self.split.take(idx)
+            yield put_batch((inputs, labels, weights), self.mesh)
