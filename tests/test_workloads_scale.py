@@ -19,6 +19,7 @@ from playbook.data import images
 from playbook.data.records import RecordSplit, carve
 from playbook.errors import ConfigError
 from playbook.train import loop, main, sharding
+from playbook.train import metrics as metrics_lib
 from playbook.train.metrics import read_metrics
 from playbook.workloads.base import Split
 from playbook.workloads.lm import LanguageModel, byte_tokens
@@ -109,6 +110,30 @@ def test_bfloat16_trial_keeps_float32_parameters_and_optimizer_state(trained):
     jaxpr = str(jax.make_jaxpr(loop.functions(trial).evaluate)(
         state["params"], *[np.asarray(a) for a in next(iter(loop.eval_batches(trial)))]))
     assert "bf16[" in jaxpr  # the computation itself is bfloat16
+
+
+def test_an_interrupted_batch_norm_trial_resumes_to_the_same_state_bitwise(
+        trained, tmp_path, monkeypatch):
+    config, whole, _ = trained("cifar10")
+    write = metrics_lib.MetricsWriter.write
+
+    def write_then_fail(self, step, scalars):
+        write(self, step, scalars)
+        if step == 20:  # after the checkpoint of step 15
+            raise RuntimeError("interrupted")
+
+    monkeypatch.setattr(metrics_lib.MetricsWriter, "write", write_then_fail)
+    assert loop.train_and_evaluate(config, tmp_path).status == "failed"
+    assert loop.restore(config, tmp_path, "latest")[0] == 15  # it resumes from here
+    monkeypatch.setattr(metrics_lib.MetricsWriter, "write", write)
+    assert loop.train_and_evaluate(config, tmp_path).status == "done"
+
+    (_, resumed), (_, uninterrupted) = (loop.restore(config, w, "latest")
+                                        for w in (tmp_path, whole))
+    for key in ("params", "model_state"):
+        for a, b in zip(jax.tree.leaves(resumed[key]), jax.tree.leaves(uninterrupted[key]),
+                        strict=True):
+            np.testing.assert_array_equal(a, b)
 
 
 def _config(name: str, root, *overrides: str) -> ConfigDict:
