@@ -121,6 +121,7 @@ def prepare(config: ConfigDict) -> Trial:
         if value <= 0:
             raise ConfigError(f"{key}={value} must be positive")
     metric, goal = _metric_and_goal(config, workload)
+    sharding.param_sharding(config)  # ConfigError if unknown
     model = workload.model(config, dataset)
     wanted = int(config.get("steps_per_dispatch", 0))
     if wanted < 0:
@@ -204,7 +205,7 @@ def program_key(trial: Trial) -> tuple:
             json.dumps(config_lib.to_dict(trial.config.model), sort_keys=True),
             trial.dataset.num_classes, example.shape[1:], str(example.dtype),
             trial.optimizer.structure, trial.batch_size, trial.eval_batch_size,
-            trial.steps_per_dispatch, trial.mesh)
+            trial.steps_per_dispatch, trial.mesh, sharding.param_sharding(trial.config))
 
 
 def programs(trial: Trial) -> Programs:
@@ -290,11 +291,17 @@ def _compile(trial: Trial) -> Programs:
     fns = functions(trial)
     rep = sharding.replicated(trial.mesh)
     stacked, batch = (sharding.batch_sharding(trial.mesh, a) for a in (1, 0))
+    mode = sharding.param_sharding(trial.config)
+    state, params, model_state = rep, rep, rep
+    if mode != "replicated":  # shardings per leaf, from the state's shapes
+        abstract = jax.eval_shape(fns.init, jax.random.PRNGKey(0), trial.optimizer.hparams)
+        state = sharding.state_shardings(abstract, trial.mesh, mode)
+        params, model_state = state["params"], state["model_state"]
     return Programs(
-        init=jax.jit(fns.init, out_shardings=rep),
-        train=jax.jit(fns.train, in_shardings=(rep, rep, rep, stacked, stacked),
-                      out_shardings=(rep, rep), donate_argnums=0),
-        evaluate=jax.jit(fns.evaluate, in_shardings=(rep, batch, batch, batch, rep),
+        init=jax.jit(fns.init, out_shardings=state),
+        train=jax.jit(fns.train, in_shardings=(state, rep, rep, stacked, stacked),
+                      out_shardings=(state, rep), donate_argnums=0),
+        evaluate=jax.jit(fns.evaluate, in_shardings=(params, batch, batch, batch, model_state),
                          out_shardings=rep))
 
 

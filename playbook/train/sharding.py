@@ -1,9 +1,10 @@
 """Data parallelism for one trial: a 1-D device mesh, batch placement, multi-host set-up.
 
 Every device of every process joins one `jax.sharding.Mesh` along a single
-`'data'` axis. Parameters and optimizer state are replicated; each global batch
-is split along its batch axis, so `jax.jit` (GSPMD) inserts the gradient
-all-reduce. Each process supplies only its own slice of a global batch
+`'data'` axis. Parameters and optimizer state are replicated (or, with
+`param_sharding='fsdp'`, split over the same axis: `state_shardings`); each
+global batch is split along its batch axis, so `jax.jit` (GSPMD) inserts the
+gradient all-reduce. Each process supplies only its own slice of a global batch
 (`jax.make_array_from_process_local_data`); on one host that slice is the whole
 batch. This module places arrays and checks batch sizes; it does not pick the
 examples (`playbook.data.batching`) or run steps (`playbook.train.loop`).
@@ -50,6 +51,49 @@ def make_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
 
 def replicated(mesh: Mesh) -> NamedSharding:
     return NamedSharding(mesh, P())
+
+
+# Config key `param_sharding`: how parameters and optimizer state lie on the mesh.
+PARAM_SHARDINGS = ("replicated", "fsdp")
+# Smaller leaves stay replicated under fsdp: gathering them would cost more than they take.
+FSDP_MIN_SIZE = 2 ** 12
+
+
+def param_sharding(config: Any) -> str:
+    """`config.param_sharding`: 'replicated' (default, plain data parallelism) or 'fsdp'."""
+    mode = config.get("param_sharding", "replicated")
+    if mode not in PARAM_SHARDINGS:
+        raise ConfigError(f"param_sharding '{mode}' is unknown; valid: {', '.join(PARAM_SHARDINGS)}")
+    return mode
+
+
+def fsdp_sharding(shape: Sequence[int], mesh: Mesh) -> NamedSharding:
+    """Splits the largest axis of `shape` that divides evenly over the mesh (the last
+    such on ties); replicated for a leaf below `FSDP_MIN_SIZE` or with no such axis."""
+    if int(np.prod(shape)) < FSDP_MIN_SIZE:
+        return replicated(mesh)
+    candidates = [(size, i) for i, size in enumerate(shape) if size % mesh.size == 0]
+    if not candidates:
+        return replicated(mesh)
+    axis = max(candidates)[1]
+    spec = [None] * len(shape)
+    spec[axis] = AXIS
+    return NamedSharding(mesh, P(*spec))
+
+
+def state_shardings(abstract_state: dict, mesh: Mesh, mode: str) -> dict:
+    """Shardings of a train state (`playbook.train.loop.State`, as shapes).
+
+    'fsdp' (fully sharded data parallelism, as ZeRO-3): parameters and optimizer
+    state are split over the 'data' axis (`fsdp_sharding`) and jit (GSPMD) gathers
+    them for each step and reduce-scatters the gradients; each device holds
+    1/devices of them. Model state (batch statistics) and scalars stay replicated.
+    """
+    out = {k: jax.tree.map(lambda _: replicated(mesh), v) for k, v in abstract_state.items()}
+    if mode == "fsdp":
+        for key in ("params", "opt_state"):
+            out[key] = jax.tree.map(lambda x: fsdp_sharding(x.shape, mesh), abstract_state[key])
+    return out
 
 
 def batch_sharding(mesh: Mesh, batch_axis: int = 0) -> NamedSharding:
