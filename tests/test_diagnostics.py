@@ -249,6 +249,8 @@ def test_best_checkpoints_always_in_the_first_tenth_mean_too_many_steps(tmp_path
     (finding,) = by_code(diagnose(_best_step_study(tmp_path, [20, 20, 10, 20])),
                          "best_step_early")
     assert finding.numbers["max_fraction"] == 0.1
+    assert finding.numbers["latest_best_step"] == 20 and "step 20)" in finding.message
+    assert "playbook max-train-steps" in finding.recommendation
 
 
 def test_best_checkpoints_consistently_in_the_last_quarter_mean_train_longer(tmp_path):

@@ -361,12 +361,16 @@ def best_steps(trials: pd.DataFrame, goal: str, curves: pd.DataFrame | None = No
     numbers = {"trials": len(rows), "median_fraction": float(np.median(fraction)),
                "max_fraction": float(fraction.max()), "min_fraction": float(fraction.min())}
     if np.all(fraction <= EARLY_BEST):
+        latest = int(rows["best_step"].max())
         return [Finding(
             "warning", "best_step_early",
             f"every one of the {len(rows)} best trials chose a checkpoint in the first "
-            f"{EARLY_BEST:.0%} of training (latest at {fraction.max():.0%} of max_train_steps)",
-            numbers, "max_train_steps is likely far too large: shorten it in the next round "
-            "(never tune it inside a study)", ids)]
+            f"{EARLY_BEST:.0%} of training (latest at {fraction.max():.0%} of max_train_steps, "
+            f"step {latest})", {**numbers, "latest_best_step": latest},
+            "max_train_steps is likely far too large: shorten it in the next round "
+            "(never tune it inside a study); a constant learning-rate sweep without "
+            "regularisation gives a first value (playbook max-train-steps SWEEP_DIR --goal "
+            "TRAIN_LOSS)", ids)]
     late = fraction >= LATE_BEST
     if curves is not None:
         late &= np.array([_late_gain(curves, t, metric, goal, float(m), resolution) for t, m in
