@@ -3,6 +3,7 @@ curves and studies whose answers are known (Shallue et al. 2018; the playbook's
 learning-rate sweep for max_train_steps)."""
 
 import math
+import os
 
 import numpy as np
 import pandas as pd
@@ -255,8 +256,11 @@ def test_scaling_commands_reject_bad_input_with_a_one_line_error(batch_study, ca
                      "--metric", "train/los"]) == 2
     err = capsys.readouterr().err
     assert "did you mean 'train/loss'" in err and err.count("\n") == 1
-    assert cli.main(["max-train-steps", str(batch_study), "--goal", "nan"]) == 2
-    assert "--goal must be a finite number" in capsys.readouterr().err
+    for command in ("max-train-steps", "steps-to-result"):
+        assert cli.main([command, str(batch_study), "--goal", "nan"]) == 2
+        assert "--goal must be a finite number, e.g. --goal 0." in capsys.readouterr().err
+    assert cli.main(["steps-to-result", os.path.join(batch_study, "trials"), "--goal", "0.4"]) == 2
+    assert "playbook: error:" in capsys.readouterr().err
 
 
 def test_the_report_draws_steps_to_result_for_a_batch_size_study_only(batch_study, tmp_path):

@@ -23,6 +23,8 @@ def steps_to_result(study_dir: str | os.PathLike, target: float, metric: str | N
                     ) -> int:
     """Prints steps to result per scientific value, the regimes and the best learning rates
     along `key`, and writes the figures to `out` (default STUDY_DIR/scaling)."""
+    if not math.isfinite(target):
+        raise ConfigError(f"--goal must be a finite number, e.g. --goal 0.45; got {target}")
     study = load_lib.Study.load(study_dir)
     if key not in study.scientific_keys:
         raise ConfigError(f"'{key}' is not a scientific key of study '{study.spec.name}'"
