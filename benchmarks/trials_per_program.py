@@ -15,7 +15,10 @@ in one run, alternating, median of `--rounds`.
     trial of a new process (data loaded from its cache, programs compiled),
     the same with the persistent compilation cache warm, and a later trial of
     the same structure in one process (compiled programs reused);
-(d) one checkpoint save (orbax, best-plus-latest, waited for) in training steps.
+(d) one checkpoint save (orbax, best-plus-latest, waited for) in training steps;
+(e) the vmapped group program (`playbook.train.batched`) at K = 1, 2, 4, 8, 16
+    trials, per-trial steps/s against one trial's program, for the MNIST-1D MLP
+    and the tiny synthetic MLP (which leaves the CPU mostly idle).
 
 Results are in benchmarks/README.md.
 """
@@ -33,6 +36,7 @@ import time
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
@@ -130,6 +134,38 @@ def new_process_first_step(cache: str | None) -> float:
     return float(out.split()[-1])
 
 
+def group_speedups(config, sizes=(2, 4, 8, 16), steps: int = 500) -> dict[int, float]:
+    """Per-trial steps/s of K trials in one vmapped program over one trial's program."""
+    from playbook.train import batched
+
+    trial = loop.prepare(config)
+    n = trial.steps_per_dispatch
+    data = [loop.train_batches(trial, s, n) for s in range(0, steps, n)]
+
+    def rate(train, state, *args) -> float:
+        state, stats = train(state, *args[:2], *data[0], *args[2:])
+        jax.block_until_ready(stats)
+        start = time.perf_counter()
+        for x, y in data:
+            state, stats = train(state, *args[:2], x, y, *args[2:])
+        jax.block_until_ready(stats)
+        return len(data) * n / (time.perf_counter() - start)
+
+    progs = loop.programs(trial)
+    hp = sharding.put_replicated(trial.optimizer.hparams, trial.mesh)
+    rng = sharding.put_replicated(jax.random.PRNGKey(0), trial.mesh)
+    single = rate(progs.train, loop.init_state(trial, progs), hp, rng)
+    out = {}
+    for k in sizes:
+        group = batched.group_programs(trial, k, shared_data=True)
+        hps = sharding.put_replicated(batched._stack([trial.optimizer.hparams] * k), trial.mesh)
+        keys = sharding.put_replicated(
+            batched._stack([jax.random.PRNGKey(i) for i in range(k)]), trial.mesh)
+        active = sharding.put_replicated(np.ones(k, bool), trial.mesh)
+        out[k] = k * rate(group.train, group.init(keys, hps), hps, keys, active) / single
+    return out
+
+
 def study_trials_per_hour(k: str, workdir: str) -> float:
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "playbook", "study", "--config",
@@ -183,6 +219,12 @@ def main() -> None:
               f"{', '.join(f'{v:.2f}' for v in values)}")
     step_ms = 1e3 / med["(a) framework program, steps/s"]
     print(f"(d) one checkpoint save = {med['(d) checkpoint save, ms'] / step_ms:.0f} training steps")
+    from configs import synthetic_mlp
+
+    for name, cfg in (("MNIST-1D MLP", config), ("synthetic MLP", synthetic_mlp.get_config())):
+        runs = [group_speedups(cfg) for _ in range(args.rounds)]
+        print(f"(e) {name}: per-trial speedup of K trials in one program: " + ", ".join(
+            f"K={k} {statistics.median(r[k] for r in runs):.2f}x" for k in runs[0]))
     if args.skip_study:
         return
     hours: dict[str, list[float]] = {}
