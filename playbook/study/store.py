@@ -180,10 +180,36 @@ class StudyStore:
                 if read_json(os.path.join(self.trials_dir, t, "trial.json")) is not None]
 
     def trial_ids(self) -> list[str]:
+        """The trials on disk; a trial directory that links outside the study is left out."""
         if not os.path.isdir(self.trials_dir):
             return []
-        return sorted(name for name in os.listdir(self.trials_dir) if _TRIAL_ID.match(name)
-                      and os.path.exists(os.path.join(self.trials_dir, name, "trial.json")))
+        ids = []
+        for name in sorted(os.listdir(self.trials_dir)):
+            path = os.path.join(self.trials_dir, name)
+            if not _TRIAL_ID.match(name) or not os.path.exists(os.path.join(path, "trial.json")):
+                continue
+            if (outside := self.escapes(path)) is not None:
+                warn_damaged(path, f"a link to {outside}, outside the study directory")
+                continue
+            ids.append(name)
+        return ids
+
+    def escapes(self, path: str) -> str | None:
+        """Where `path` really is when symbolic links take it outside the study directory."""
+        real, root = os.path.realpath(path), os.path.realpath(self.root)
+        return None if real == root or real.startswith(root + os.sep) else real
+
+    def check_inside(self, trial_id: str) -> None:
+        """ConfigError unless the trial's directory and every entry in it are inside the
+        study directory: training follows no link out of it (a hand-made or copied study)."""
+        path = self.trial_dir(trial_id)
+        entries = [path, *(e.path for e in os.scandir(path) if e.is_symlink())]
+        for entry in entries:
+            if (outside := self.escapes(entry)) is not None:
+                raise ConfigError(
+                    f"'{entry}' is a symbolic link to '{outside}', outside the study directory "
+                    f"{self.root}; a trial writes only inside it: replace the link by a copy of "
+                    f"what it points to, or remove it")
 
     def read_trial(self, trial_id: str, metric: str) -> TrialRecord | None:
         path = self.trial_dir(trial_id)
@@ -212,6 +238,7 @@ class StudyStore:
     @contextlib.contextmanager
     def claim(self, trial_id: str) -> Iterator[bool]:
         """Yields True while this process holds the trial, False if another runner does."""
+        self.check_inside(trial_id)
         path = os.path.join(self.trial_dir(trial_id), "lock")
         with open(path, "a") as f:
             try:
@@ -225,10 +252,13 @@ class StudyStore:
                 fcntl.flock(f, fcntl.LOCK_UN)
 
     def is_claimed(self, trial_id: str) -> bool:
+        """Whether a runner trains the trial now; works on a study this process cannot write."""
         path = os.path.join(self.trial_dir(trial_id), "lock")
-        if not os.path.exists(path):
+        try:
+            f = open(path, "rb")  # flock needs no write access
+        except OSError:  # no lock file: never claimed (unreadable: shown as not running)
             return False
-        with open(path, "a") as f:
+        with f:
             try:
                 fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
