@@ -35,6 +35,9 @@ STATUSES = ("pending", "running", "done", "diverged", "failed")
 FINISHED = ("done", "diverged")
 _TRIAL_ID = re.compile(r"^[0-9]{4,}(-seed[0-9]+)?$")
 
+# How long a runner waits for a trial's lock before leaving the trial to whoever holds it.
+CLAIM_GRACE_S = 2.0
+
 log = logging.getLogger(__name__)
 
 
@@ -237,15 +240,24 @@ class StudyStore:
 
     @contextlib.contextmanager
     def claim(self, trial_id: str) -> Iterator[bool]:
-        """Yields True while this process holds the trial, False if another runner does."""
+        """Yields True while this process holds the trial, False if another runner does.
+
+        A lock held for less than CLAIM_GRACE_S is a reader's probe (`is_claimed`,
+        from `playbook status` or a progress bar), not a runner: the claim waits it out.
+        """
         self.check_inside(trial_id)
         path = os.path.join(self.trial_dir(trial_id), "lock")
         with open(path, "a") as f:
-            try:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                yield False
-                return
+            deadline = time.monotonic() + CLAIM_GRACE_S
+            while True:
+                try:
+                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        yield False
+                        return
+                    time.sleep(0.05)
             try:
                 yield True
             finally:
@@ -260,7 +272,7 @@ class StudyStore:
             return False
         with f:
             try:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
             except BlockingIOError:
                 return True
             fcntl.flock(f, fcntl.LOCK_UN)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import re
 import subprocess
 import sys
@@ -20,6 +21,7 @@ import pytest
 
 from playbook import cli
 from playbook.analysis.load import load_study
+from playbook.study.store import StudyStore
 
 from .study_files import attempts, env, results, study_args, write_study
 
@@ -100,3 +102,33 @@ def test_two_runners_and_status_readers_share_a_study_without_duplicates_or_garb
           f"read while they wrote ({not_yet} before study.json existed); "
           f"{sum(len(s) for s in starts.values())} starts for 6 trials")
     assert len(tables) >= 10
+
+
+def _hold_lock(path: str, mode: str, seconds: float) -> subprocess.Popen:
+    """Another process holding `path`'s flock (shared: a status probe; exclusive: a runner)."""
+    code = (f"import fcntl, sys, time\nf = open(sys.argv[1], 'rb')\n"
+            f"fcntl.flock(f, fcntl.LOCK_{mode})\nprint('held', flush=True)\n"
+            f"time.sleep({seconds})\n")
+    proc = subprocess.Popen([sys.executable, "-c", code, path], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def test_a_status_probe_holding_a_trial_lock_does_not_make_a_runner_skip_the_trial(tmp_path):
+    store = StudyStore(str(tmp_path))
+    os.makedirs(store.trial_dir("0000"))
+    lock = os.path.join(store.trial_dir("0000"), "lock")
+    open(lock, "a").close()
+    probe = _hold_lock(lock, "SH", 0.2)  # what is_claimed does, for far longer than it does
+    with store.claim("0000") as mine:
+        assert mine
+    probe.wait()
+    runner_ = _hold_lock(lock, "EX", 30)  # a runner training the trial
+    try:
+        assert store.is_claimed("0000")
+        with store.claim("0000") as mine:
+            assert not mine
+    finally:
+        runner_.kill()
+        runner_.wait()
+    assert not store.is_claimed("0000")
