@@ -10,15 +10,15 @@ in one run, alternating, median of `--rounds`.
     and against a whole `train_and_evaluate` (its steady-state throughput);
 (b) a study (configs/studies/mnist1d_optimizers.py at budget 4: 8 trials of
     2000 steps) run by `playbook study` with --trials_per_program 1, 2, 4 and
-    8, trials per hour;
+    auto, trials per hour;
 (c) seconds from the start of a trial to its first logged step: the first
     trial of a new process (data loaded from its cache, programs compiled),
     the same with the persistent compilation cache warm, and a later trial of
     the same structure in one process (compiled programs reused);
 (d) one checkpoint save (orbax, best-plus-latest, waited for) in training steps;
-(e) the vmapped group program (`playbook.train.batched`) at K = 1, 2, 4, 8, 16
-    trials, per-trial steps/s against one trial's program, for the MNIST-1D MLP
-    and the tiny synthetic MLP (which leaves the CPU mostly idle).
+(e) the vmapped group program (`playbook.train.batched.group_rates`) at K = 2,
+    4, 8, 16 trials, per-trial steps/s against K = 1, for the MNIST-1D MLP and
+    the tiny synthetic MLP (which leaves the CPU mostly idle).
 
 Results are in benchmarks/README.md.
 """
@@ -36,7 +36,6 @@ import time
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
@@ -134,36 +133,12 @@ def new_process_first_step(cache: str | None) -> float:
     return float(out.split()[-1])
 
 
-def group_speedups(config, sizes=(2, 4, 8, 16), steps: int = 500) -> dict[int, float]:
-    """Per-trial steps/s of K trials in one vmapped program over one trial's program."""
+def group_speedups(config, sizes=(1, 2, 4, 8, 16)) -> dict[int, float]:
+    """Per-trial steps/s of K trials in one vmapped program over K = 1."""
     from playbook.train import batched
 
-    trial = loop.prepare(config)
-    n = trial.steps_per_dispatch
-    data = [loop.train_batches(trial, s, n) for s in range(0, steps, n)]
-
-    def rate(train, state, *args) -> float:
-        state, stats = train(state, *args[:2], *data[0], *args[2:])
-        jax.block_until_ready(stats)
-        start = time.perf_counter()
-        for x, y in data:
-            state, stats = train(state, *args[:2], x, y, *args[2:])
-        jax.block_until_ready(stats)
-        return len(data) * n / (time.perf_counter() - start)
-
-    progs = loop.programs(trial)
-    hp = sharding.put_replicated(trial.optimizer.hparams, trial.mesh)
-    rng = sharding.put_replicated(jax.random.PRNGKey(0), trial.mesh)
-    single = rate(progs.train, loop.init_state(trial, progs), hp, rng)
-    out = {}
-    for k in sizes:
-        group = batched.group_programs(trial, k, shared_data=True)
-        hps = sharding.put_replicated(batched._stack([trial.optimizer.hparams] * k), trial.mesh)
-        keys = sharding.put_replicated(
-            batched._stack([jax.random.PRNGKey(i) for i in range(k)]), trial.mesh)
-        active = sharding.put_replicated(np.ones(k, bool), trial.mesh)
-        out[k] = k * rate(group.train, group.init(keys, hps), hps, keys, active) / single
-    return out
+    rates = batched.group_rates(loop.prepare(config), sizes, seconds=1.0)
+    return {k: rates[k] / rates[1] for k in sizes if k > 1}
 
 
 def study_trials_per_hour(k: str, workdir: str) -> float:
@@ -229,7 +204,7 @@ def main() -> None:
         return
     hours: dict[str, list[float]] = {}
     for r in range(max(1, args.rounds - 1)):
-        for k in ("1", "2", "4", "8"):
+        for k in ("1", "2", "4", "auto"):
             hours.setdefault(k, []).append(
                 study_trials_per_hour(k, os.path.join(tmp, f"study_{k}_{r}")))
     base = statistics.median(hours["1"])

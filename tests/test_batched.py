@@ -6,6 +6,8 @@ import subprocess
 import sys
 from unittest import mock
 
+import jax
+import numpy as np
 import pytest
 
 from playbook import cli
@@ -128,6 +130,27 @@ def test_group_key_separates_structures_and_ignores_scalars(base):
     assert batched.group_key(config_lib.to_dict(base)) == key
 
 
+def test_auto_on_cpu_times_the_group_sizes_once_per_structure(base):
+    batched._AUTO.clear()
+    calls = []
+
+    def rates(trial, sizes, seconds):
+        calls.append(tuple(sizes))
+        return {1: 100.0, 2: 150.0, 4: 330.0, 8: 300.0}
+    with mock.patch.object(batched, "group_rates", rates):
+        assert batched.auto_group_size(base) == 4
+        assert batched.auto_group_size(config_lib.with_values(base, {"learning_rate": 0.5})) == 4
+    assert calls == [(1, 2, 4, 8)]  # the second trial of the structure reuses the decision
+    batched._AUTO.clear()
+    with mock.patch.object(batched, "group_rates", lambda *a: {1: 100.0, 2: 105.0, 4: 90.0,
+                                                                8: 80.0}):
+        assert batched.auto_group_size(base) == 1  # less than AUTO_MIN_GAIN: one at a time
+    batched._AUTO.clear()
+    # Unmocked: real timings of the tiny synthetic MLP, each a per-trial rate.
+    rates = batched.group_rates(loop.prepare(base), (1, 2), seconds=0.05)
+    assert set(rates) == {1, 2} and all(r > 0 for r in rates.values())
+
+
 def test_trials_per_program_must_be_positive_or_auto():
     assert batched.parse_trials_per_program("auto") == "auto"
     assert batched.parse_trials_per_program("4") == 4
@@ -203,3 +226,27 @@ def test_the_compilation_cache_serves_a_new_process(tmp_path):
                            capture_output=True, text=True).stdout.split() for _ in range(2)]
     assert [r[-1] for r in runs] == ["MISS", "HIT"]
     assert os.listdir(cache)
+
+
+@pytest.mark.slow  # compiling a ResNet's convolutions on XLA:CPU: about 25 s
+def test_a_group_of_batch_norm_trials_equals_them_alone(tmp_path):
+    """Batch statistics are per member: trained, evaluated and checkpointed as alone."""
+    from test_workloads_scale import ROOT, TINY, TINY_TRAINING
+
+    path, overrides = TINY["cifar10"]
+    base = config_lib.load(str(ROOT / "configs" / path), [*TINY_TRAINING, *overrides])
+    configs = [config_lib.with_values(base, {"learning_rate": lr, "max_train_steps": 10,
+                                             "eval_every_steps": 5, "log_every_steps": 5})
+               for lr in (0.05, 0.1)]
+    wg = [str(tmp_path / f"g{i}") for i in range(2)]
+    wa = [str(tmp_path / f"a{i}") for i in range(2)]
+    grouped = batched.train_group(configs, wg)
+    alone = [loop.train_and_evaluate(c, w) for c, w in zip(configs, wa)]
+    assert [r.status for r in grouped] == ["done", "done"]
+    assert grouped[0].best != grouped[1].best
+    _assert_same(grouped, alone, wg, wa)
+    _, state = loop.restore(configs[1], wg[1], "latest")
+    _, alone_state = loop.restore(configs[1], wa[1], "latest")
+    stats = jax.tree.leaves(state["model_state"])
+    assert stats and all(np.allclose(s, a, rtol=1e-3, atol=1e-5) for s, a in
+                         zip(stats, jax.tree.leaves(alone_state["model_state"])))

@@ -49,11 +49,15 @@ log = logging.getLogger(__name__)
 # (optimizer and schedule scalars, seed) or only steer the host side.
 PER_TRIAL_KEYS = frozenset(optimizers.HPARAMS) | {
     "warmup_fraction", "seed", "divergence_factor", "checkpoint.keep_best", "distributed"}
-# `trials_per_program: auto` on CPU: measured by benchmarks/trials_per_program.py
-# (MNIST-1D MLP, 2 cores), gains flatten beyond 8 members.
-AUTO_CPU_MAX = 8
+# `trials_per_program: auto` (see auto_group_size). On 2 CPU cores the MNIST-1D MLP
+# gains nothing from batching and the tiny synthetic MLP about 1.8x at 4
+# (benchmarks/README.md): so CPU sizes are measured, not assumed.
+AUTO_CPU_SIZES = (1, 2, 4, 8)
+AUTO_SECONDS = 0.3
+AUTO_MIN_GAIN = 1.1
 AUTO_ACCELERATOR_MAX = 64
 AUTO_MEMORY_FRACTION = 0.5
+_AUTO: dict[tuple, int] = {}
 
 
 def group_key(config: Mapping[str, Any] | ConfigDict) -> str:
@@ -86,15 +90,56 @@ def parse_trials_per_program(value: str | int) -> int | str:
 
 
 def auto_group_size(config: ConfigDict) -> int:
-    """How many trials of `config`'s structure to train per program.
+    """How many trials of `config`'s structure to train per program, once per structure
+    and process.
 
-    On CPU, `AUTO_CPU_MAX` (measured). On an accelerator, as many as fit in
-    `AUTO_MEMORY_FRACTION` of the first device's memory by XLA's memory
-    analysis of one trial's compiled step (at most `AUTO_ACCELERATOR_MAX`).
+    On an accelerator, as many as fit in `AUTO_MEMORY_FRACTION` of the first
+    device's memory by XLA's memory analysis of one trial's compiled step (at most
+    `AUTO_ACCELERATOR_MAX`). On CPU, where a mid-sized model already keeps the
+    cores busy, the size in `AUTO_CPU_SIZES` with the most steps/s per trial, timed
+    for `AUTO_SECONDS` each (`group_rates`), if it beats one trial by
+    `AUTO_MIN_GAIN`; else 1.
     """
-    if jax.default_backend() == "cpu":
-        return AUTO_CPU_MAX
     trial = loop.prepare(config)
+    key = loop.program_key(trial)
+    if key not in _AUTO:
+        if jax.default_backend() == "cpu":
+            rates = group_rates(trial, AUTO_CPU_SIZES, AUTO_SECONDS)
+            best = max(rates, key=rates.get)
+            _AUTO[key] = best if rates[best] >= AUTO_MIN_GAIN * rates[1] else 1
+            log.info("trials per program: %d (per-trial steps/s %s)", _AUTO[key],
+                     {k: round(v) for k, v in rates.items()})
+        else:
+            _AUTO[key] = _fits_in_memory(trial)
+    return _AUTO[key]
+
+
+def group_rates(trial: loop.Trial, sizes: Sequence[int], seconds: float = 0.5
+                ) -> dict[int, float]:
+    """Per-trial training steps/s of `size` copies of `trial` in one vmapped program,
+    for each size (after a compiling dispatch; at least two timed dispatches)."""
+    n = trial.steps_per_dispatch
+    inputs, labels = loop.train_batches(trial, 0, n)
+    rates = {}
+    for size in sizes:
+        progs = group_programs(trial, size, shared_data=True)
+        hp = sharding.put_replicated(_stack([trial.optimizer.hparams] * size), trial.mesh)
+        keys = sharding.put_replicated(
+            _stack([jax.random.PRNGKey(i) for i in range(size)]), trial.mesh)
+        active = sharding.put_replicated(np.ones(size, bool), trial.mesh)
+        state = progs.init(keys, hp)
+        state, stats = progs.train(state, hp, keys, inputs, labels, active)
+        jax.block_until_ready(stats)
+        start, dispatches = time.perf_counter(), 0
+        while dispatches < 2 or time.perf_counter() - start < seconds:
+            state, stats = progs.train(state, hp, keys, inputs, labels, active)
+            jax.block_until_ready(stats)
+            dispatches += 1
+        rates[size] = size * dispatches * n / (time.perf_counter() - start)
+    return rates
+
+
+def _fits_in_memory(trial: loop.Trial) -> int:
     fns, progs = loop.functions(trial), loop.programs(trial)
     state = loop.init_state(trial, progs)
     hp = sharding.put_replicated(trial.optimizer.hparams, trial.mesh)
@@ -118,7 +163,8 @@ def auto_group_size(config: ConfigDict) -> int:
 class GroupPrograms:
     init: Callable[..., loop.State]  # (rngs [K], hp [K]) -> state [K]
     train: Callable[..., tuple]  # (state, hp, rngs, inputs, labels, active [K]) -> state, stats
-    evaluate: Callable[..., tuple]  # (params [K], inputs, labels, weights) -> sums [K], weight
+    # (params [K], inputs, labels, weights, model_state [K]) -> sums [K], weight
+    evaluate: Callable[..., tuple]
 
 
 _PROGRAMS: dict[tuple, GroupPrograms] = {}
@@ -146,7 +192,7 @@ def _compile(trial: loop.Trial, shared_data: bool) -> GroupPrograms:
 
         return jax.tree.map(keep, new, state), stats
 
-    evaluate = jax.vmap(fns.evaluate, in_axes=(0, None, None, None))
+    evaluate = jax.vmap(fns.evaluate, in_axes=(0, None, None, None, 0))
     rep = sharding.replicated(trial.mesh)
     data = sharding.batch_sharding(trial.mesh, 1 if shared_data else 2)
     batch = sharding.batch_sharding(trial.mesh, 0)
@@ -154,7 +200,8 @@ def _compile(trial: loop.Trial, shared_data: bool) -> GroupPrograms:
         init=jax.jit(init, out_shardings=rep),
         train=jax.jit(train, in_shardings=(rep, rep, rep, data, data, rep),
                       out_shardings=(rep, rep), donate_argnums=0),
-        evaluate=jax.jit(evaluate, in_shardings=(rep, batch, batch, batch), out_shardings=rep))
+        evaluate=jax.jit(evaluate, in_shardings=(rep, batch, batch, batch, rep),
+                         out_shardings=rep))
 
 
 def train_batches(trials: Sequence[loop.Trial], start_step: int, num_steps: int,
@@ -227,6 +274,8 @@ class _Group:
             raise _CannotGroup(f"a member's config is invalid ({e})") from None
         if len({loop.program_key(t) for t in self.trials}) > 1:
             raise _CannotGroup("their programs differ")
+        if sharding.param_sharding(configs[0]) != "replicated":
+            raise _CannotGroup("trials with sharded parameters train one at a time")
         self.workdirs, self.started = list(workdirs), started
         first = self.trials[0]
         self.shared_data = len({t.seed for t in self.trials}) == 1
@@ -293,7 +342,8 @@ class _Group:
                 self._finish(i, run, results, "done")
 
     def _evaluate(self, state, evals) -> list[dict[str, float]]:
-        outputs = [self.progs.evaluate(state["params"], *batch) for batch in evals]
+        outputs = [self.progs.evaluate(state["params"], *batch, state["model_state"])
+                   for batch in evals]
         totals: dict[str, np.ndarray] = {}
         weight = 0.0
         for sums, weights in jax.device_get(outputs):
