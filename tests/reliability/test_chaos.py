@@ -70,6 +70,25 @@ class Runner:
         self.proc.wait(timeout=60)
 
 
+def _damage(workdir: str) -> dict[str, bool]:
+    """Which half-done writes a kill left in the study directory."""
+    seen = {"torn metrics.jsonl line": False, "result.json temporary, no result.json": False,
+            "orbax temporary checkpoint": False}
+    for trial_id in StudyStore(workdir).trial_ids():
+        trial_dir = os.path.join(workdir, "trials", trial_id)
+        names = os.listdir(trial_dir)
+        metrics = os.path.join(trial_dir, "metrics.jsonl")
+        if os.path.exists(metrics) and not open(metrics, "rb").read().endswith(b"\n"):
+            seen["torn metrics.jsonl line"] = True
+        if "result.json" not in names and any(n.startswith("result.json.tmp") for n in names):
+            seen["result.json temporary, no result.json"] = True
+        checkpoints = os.path.join(trial_dir, "checkpoints")
+        if os.path.isdir(checkpoints) and any("orbax-checkpoint-tmp" in n
+                                              for n in os.listdir(checkpoints)):
+            seen["orbax temporary checkpoint"] = True
+    return seen
+
+
 class Witness:
     """Checks the study directory between runs: finished results never change, and
     nothing is reported finished that has no result put in place by a runner."""
@@ -102,7 +121,7 @@ class Witness:
 
 @pytest.mark.slow
 def test_sigkilled_runner_resumes_every_time_and_ends_as_if_never_interrupted(tmp_path):
-    config = write_study(tmp_path, budget=3)
+    config = write_study(tmp_path, budget=4)
     workdir, ledger = str(tmp_path / "chaos"), str(tmp_path / "ledger.jsonl")
     runner = Runner(ledger, str(tmp_path / "runs.log"))
     reference = str(tmp_path / "reference")
@@ -110,11 +129,13 @@ def test_sigkilled_runner_resumes_every_time_and_ends_as_if_never_interrupted(tm
     os.unlink(ledger)
     witness = Witness(workdir, ledger)
     kills: dict[str, int] = {}
+    in_flight: dict[str, int] = {}  # kills that caught orbax with a save on disk half-done
     argv = study_args(config, workdir)
     rng = random.Random(0)
+    # The chosen moments first (each is sure to come: they need three of the eight
+    # trials), then SIGKILLs from outside after seeded random delays.
     schedule: list[tuple[str, float]] = list(KILL_POINTS)
-    for position in (3, 7, 11):  # SIGKILLs from outside, after seeded random delays
-        schedule.insert(position, ("random delay", rng.uniform(0.5, 2.5)))
+    schedule += [("random delay", rng.uniform(0.5, 2.0)) for _ in range(3)]
     for point, arg in schedule:
         if point == "random delay":
             code = runner.run(argv, kill_after=arg)
@@ -123,6 +144,12 @@ def test_sigkilled_runner_resumes_every_time_and_ends_as_if_never_interrupted(tm
         assert code in (-signal.SIGKILL, 0), open(runner.log).read()[-3000:]
         if code == -signal.SIGKILL:
             kills[point] = kills.get(point, 0) + 1
+            seen = _damage(workdir)
+            # The kill left exactly the half-done write it was aimed at.
+            assert point != "metrics_line" or seen["torn metrics.jsonl line"]
+            assert point != "result_tmp" or seen["result.json temporary, no result.json"]
+            if point == "checkpoint" and seen["orbax temporary checkpoint"]:
+                in_flight["checkpoint save"] = in_flight.get("checkpoint save", 0) + 1
         witness.check()
     assert runner.run(argv) == 0, open(runner.log).read()[-3000:]
     runner.close()
@@ -130,12 +157,13 @@ def test_sigkilled_runner_resumes_every_time_and_ends_as_if_never_interrupted(tm
 
     total = sum(kills.values())
     print(f"\nchaos: {total} SIGKILLs survived ({', '.join(f'{k} {n}' for k, n in kills.items())});"
+          f" {in_flight.get('checkpoint save', 0)} left a half-written orbax checkpoint;"
           f" {witness.checks} directory checks")
     assert total >= 10
     assert {p for p, _ in KILL_POINTS} <= set(kills)
     # The same study as the uninterrupted one: every trial, status, best step and metric.
     assert results(workdir) == results(reference)
-    assert len(results(workdir)) == 6
+    assert len(results(workdir)) == 8
     assert curves(workdir) == curves(reference)
     # Each trial ended exactly once: one result.json put in place, never replaced.
     entries = witness.ledger_entries()
@@ -146,7 +174,7 @@ def test_sigkilled_runner_resumes_every_time_and_ends_as_if_never_interrupted(tm
     for trial_id, starts in attempts(workdir).items():
         finished_at = os.stat(os.path.join(workdir, "trials", trial_id, "result.json")).st_mtime
         assert starts and all(a["time"] <= finished_at for a in starts)
-    assert sum(len(s) for s in attempts(workdir).values()) <= 6 + total
+    assert sum(len(s) for s in attempts(workdir).values()) <= 8 + total
 
 
 def _worker_pids(workdir: str, parent: int) -> dict[str, int]:
