@@ -25,13 +25,20 @@ from playbook.study.store import StudyStore
 
 from .study_files import attempts, curves, result_hashes, results, write_study
 
+# (damage, outcome) of every case: recovered (the study finishes as if undamaged),
+# refused (a one-line error, nothing written) or tolerated (nothing to recover).
 TALLY: collections.Counter = collections.Counter()
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _report_tally():
     yield
-    print("\ncorruptions: " + ", ".join(f"{k} {n}" for k, n in sorted(TALLY.items())))
+    outcomes = collections.Counter()
+    for (_, outcome), n in TALLY.items():
+        outcomes[outcome] += n
+    print(f"\ncorruptions: {sum(TALLY.values())} cases of {len({k for k, _ in TALLY})} kinds, "
+          + ", ".join(f"{n} {o}" for o, n in sorted(outcomes.items())) + "\n"
+          + "\n".join(f"  {k}: {o} {n}" for (k, o), n in sorted(TALLY.items())))
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +98,7 @@ def test_truncated_metrics_of_a_finished_trial_loses_only_the_torn_record(study,
     hashes = result_hashes(workdir)
     assert _resume(workdir, spec) == {}  # finished: nothing reruns
     assert result_hashes(workdir) == hashes
-    TALLY["truncated metrics.jsonl tolerated"] += 1
+    TALLY["torn last line of metrics.jsonl", "tolerated"] += 1
 
 
 def test_garbage_inside_metrics_is_named_and_skipped_and_an_interrupted_trial_resumes(
@@ -111,7 +118,7 @@ def test_garbage_inside_metrics_is_named_and_skipped_and_an_interrupted_trial_re
         assert _resume(workdir, spec) == {"0001": "done"}
     assert f"{path}:2" in caplog.text
     assert results(workdir) == results(finished[0])
-    TALLY["garbage metrics line detected and recovered"] += 1
+    TALLY["garbage inside metrics.jsonl", "recovered"] += 1
 
 
 # -- result.json -----------------------------------------------------------------------------
@@ -136,7 +143,7 @@ def test_half_written_result_is_named_and_the_trial_finishes_from_its_checkpoint
     assert results(workdir) == results(finished[0])
     assert result_hashes(workdir)["0000"] == other
     assert len(attempts(workdir)["0001"]) == 2 and len(attempts(workdir)["0000"]) == 1
-    TALLY["half-written result.json detected and recovered"] += 1
+    TALLY["half-written result.json", "recovered"] += 1
 
 
 # -- checkpoints -----------------------------------------------------------------------------
@@ -159,7 +166,7 @@ def test_damaged_latest_checkpoint_is_named_and_the_trial_resumes_from_an_earlie
     assert os.path.join(checkpoints, str(latest)) in caplog.text and "unreadable" in caplog.text
     assert results(workdir) == results(finished[0])
     assert curves(workdir) == curves(finished[0])
-    TALLY["damaged checkpoint detected and recovered"] += 1
+    TALLY["damaged latest checkpoint", "recovered"] += 1
 
 
 def test_missing_checkpoints_of_an_interrupted_trial_retrain_it_to_the_same_result(
@@ -172,7 +179,7 @@ def test_missing_checkpoints_of_an_interrupted_trial_retrain_it_to_the_same_resu
     assert results(workdir) == results(finished[0])
     assert curves(workdir) == curves(finished[0])
     assert result_hashes(workdir)["0000"] == other
-    TALLY["missing checkpoints recovered"] += 1
+    TALLY["missing checkpoints, unfinished trial", "recovered"] += 1
 
 
 def test_missing_checkpoints_of_a_finished_trial_change_nothing(study, finished, capsys):
@@ -182,6 +189,7 @@ def test_missing_checkpoints_of_a_finished_trial_change_nothing(study, finished,
     assert _resume(workdir, spec) == {}
     assert result_hashes(workdir) == hashes
     assert load_study(workdir)["status"].tolist() == ["done", "done"]
+    TALLY["missing checkpoints, finished trial", "tolerated"] += 1
 
 
 # -- study.json and trial.json ---------------------------------------------------------------
@@ -198,7 +206,7 @@ def test_deleted_study_json_is_named_and_the_same_config_recreates_it_rerunning_
     assert store.read_study()["spec"] == json.loads(json.dumps(spec.to_dict()))
     assert result_hashes(workdir) == hashes
     assert all(len(s) == 1 for s in attempts(workdir).values())
-    TALLY["deleted study.json detected and recovered"] += 1
+    TALLY["deleted study.json", "recovered"] += 1
 
 
 def test_deleted_study_json_with_another_config_is_refused_before_anything_is_written(
@@ -214,7 +222,7 @@ def test_deleted_study_json_with_another_config_is_refused_before_anything_is_wr
     assert "trials/0000/config.json" in err and "max_train_steps" in err and "--workdir" in err
     assert not os.path.exists(store.study_json)
     assert result_hashes(workdir) == hashes
-    TALLY["deleted study.json with another config refused"] += 1
+    TALLY["deleted study.json, another config", "refused"] += 1
 
 
 @pytest.mark.parametrize("edit", ["truncate", "not an object", "malformed spec"])
@@ -233,7 +241,7 @@ def test_edited_study_json_is_named_and_nothing_is_written(study, capsys, edit):
         assert "a new --workdir" in err or "restore" in err
     assert open(store.study_json).read() == damaged
     assert result_hashes(workdir) == hashes
-    TALLY["edited study.json detected"] += 1
+    TALLY[f"study.json: {edit}", "refused"] += 1
 
 
 def test_edited_study_json_that_differs_from_the_config_is_refused(study, capsys):
@@ -244,7 +252,7 @@ def test_edited_study_json_that_differs_from_the_config_is_refused(study, capsys
     code = cli.main(["study", "--config", config, "--workdir", workdir, "--no_progress"])
     err = capsys.readouterr().err
     assert code == 2 and "differs from" in err and "fixed" in err
-    TALLY["edited study.json detected"] += 1
+    TALLY["study.json edited to differ from the config", "refused"] += 1
 
 
 def test_unreadable_trial_json_is_named_and_recreated_from_the_config(study, finished, caplog,
@@ -261,7 +269,7 @@ def test_unreadable_trial_json_is_named_and_recreated_from_the_config(study, fin
     assert json.loads(open(path).read()) == json.loads(original)
     assert result_hashes(workdir) == hashes
     assert results(workdir) == results(finished[0])
-    TALLY["unreadable trial.json detected and recovered"] += 1
+    TALLY["half-written trial.json", "recovered"] += 1
 
 
 def test_a_point_whose_trials_were_partly_created_is_completed(finished, tmp_path):
@@ -276,3 +284,4 @@ def test_a_point_whose_trials_were_partly_created_is_completed(finished, tmp_pat
     assert store.trial_ids() == ["0000", "0001"]
     assert StudyStore(finished[0]).trials(spec.metric)[1].nuisance == store.trials(
         spec.metric)[1].nuisance
+    TALLY["trials of a point partly created", "recovered"] += 1
