@@ -23,6 +23,7 @@ import pytest
 
 from playbook.analysis.load import load_study
 from playbook.study.store import StudyStore
+from playbook.train.metrics import read_records
 
 from .study_files import (
     KILLPOINTS,
@@ -196,7 +197,7 @@ def _trained_steps(workdir: str, trial_id: str) -> int:
 
 @pytest.mark.slow
 def test_killed_worker_process_costs_only_its_trials_steps_in_flight(tmp_path):
-    config = write_study(tmp_path, budget=1, steps=240)
+    config = write_study(tmp_path, budget=1, steps=800)
     reference = str(tmp_path / "reference")
     done = playbook(*study_args(config, reference))
     assert done.returncode == 0, done.stderr[-3000:]
@@ -214,11 +215,18 @@ def test_killed_worker_process_costs_only_its_trials_steps_in_flight(tmp_path):
                 os.kill(pid, signal.SIGKILL)
                 victim = (trial_id, pid)
                 break
-        time.sleep(0.05)
+        time.sleep(0.02)
     out, err = runner.communicate(timeout=600)
     assert victim is not None, "no worker was caught training"
     assert runner.returncode == 0, err[-3000:]
-    print(f"\nworker {victim[1]} of trial {victim[0]} killed; the runner went on")
+    # The victim's metrics.jsonl shows where the rerun picked up: after a checkpoint,
+    # not at the first log step (20), which a restart from scratch would record again.
+    steps = [r["step"] for r in read_records(os.path.join(workdir, "trials", victim[0],
+                                                          "metrics.jsonl"))]
+    cut = next(i for i in range(1, len(steps)) if steps[i] <= steps[i - 1])
+    assert steps[cut] > 20
+    print(f"\nworker {victim[1]} of trial {victim[0]} killed after step {steps[cut - 1]}; the "
+          f"runner went on and the trial resumed from its checkpoint at step {steps[cut] - 20}")
     assert results(workdir) == results(reference)
     assert curves(workdir) == curves(reference)
     starts = attempts(workdir)
