@@ -57,6 +57,26 @@ def write_json_atomic(path: str, obj: Any) -> None:
         raise
 
 
+_TEMPORARY = re.compile(r"^(\.tmp-.*\.json|.+\.tmp-[0-9]+)$")
+
+
+def remove_temporaries(directory: str) -> list[str]:
+    """Deletes the temporaries that writers killed mid-write left in `directory`
+    (`.tmp-*.json` of `write_json_atomic`, `NAME.tmp-<pid>` of a trial's own writes).
+
+    Call only while holding what serialises the directory's writers (the study
+    lock for the study root, a trial's claim for its directory).
+    """
+    removed = []
+    with contextlib.suppress(OSError):
+        for name in os.listdir(directory):
+            if _TEMPORARY.match(name):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(directory, name))
+                    removed.append(name)
+    return removed
+
+
 def read_json(path: str, *, warn: bool = False) -> dict | None:
     """The JSON object in `path`, or None if it is missing or unreadable (half-written).
 
@@ -151,6 +171,8 @@ class StudyStore:
         return study
 
     def write_study(self, study: dict) -> None:
+        """Replaces study.json; call under `study_lock`, which every writer of it holds."""
+        remove_temporaries(self.root)
         write_json_atomic(self.study_json, study)
 
     @contextlib.contextmanager
@@ -173,6 +195,7 @@ class StudyStore:
         if read_json(os.path.join(path, "trial.json")) is not None:
             return
         # A damaged trial.json is written again; an intact config.json is left as it is.
+        remove_temporaries(path)  # of a creation killed midway: nobody claims the trial yet
         if read_json(os.path.join(path, "config.json")) is None:
             write_json_atomic(os.path.join(path, "config.json"), config)
         write_json_atomic(os.path.join(path, "trial.json"), record.to_json())
@@ -259,6 +282,7 @@ class StudyStore:
                         return
                     time.sleep(0.05)
             try:
+                remove_temporaries(os.path.dirname(path))  # of an earlier, killed claimant
                 yield True
             finally:
                 fcntl.flock(f, fcntl.LOCK_UN)

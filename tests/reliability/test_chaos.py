@@ -171,6 +171,10 @@ def test_sigkilled_runner_resumes_every_time_and_ends_as_if_never_interrupted(tm
     assert sorted(e["trial"] for e in entries) == sorted(results(reference))
     hashes = result_hashes(workdir)
     assert all(hashes[e["trial"]][0] == e["sha256"] for e in entries)
+    # The temporaries of the killed writes were cleared by the runs after them.
+    left = [os.path.join(d, n) for d, _, names in os.walk(workdir) for n in names
+            if n.startswith(".tmp-") or ".tmp-" in n]
+    assert left == []
     # No trial was started again once finished.
     for trial_id, starts in attempts(workdir).items():
         finished_at = os.stat(os.path.join(workdir, "trials", trial_id, "result.json")).st_mtime
