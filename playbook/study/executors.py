@@ -22,7 +22,7 @@ import shutil
 import subprocess
 from collections.abc import Callable, Sequence
 
-from playbook.errors import ConfigError
+from playbook.errors import ConfigError, storage_fault
 from playbook.study.runner import Unit
 
 NAMES = ("inline", "processes", "ray")
@@ -131,7 +131,10 @@ class Ray:
             for ref in done:
                 try:
                     statuses.update(self.ray.get(ref))
-                except self.ray.exceptions.RayError:  # Worker lost: resumes on the next run.
+                except self.ray.exceptions.RayError as e:
+                    if storage_fault(e) is not None:
+                        raise  # A full or read-only disk: retrying would fail the same way.
+                    # Worker lost: resumes on the next run.
                     statuses.update(dict.fromkeys(refs[ref].trial_ids, "pending"))
                 if on_update:
                     on_update()

@@ -20,6 +20,7 @@ import errno
 import os
 import shutil
 import subprocess
+import types
 import uuid
 from unittest import mock
 
@@ -27,7 +28,9 @@ import pytest
 
 from playbook import cli
 from playbook.analysis.load import load_study
+from playbook.errors import storage_fault
 from playbook.study import StudySpec, executors, runner
+from playbook.study.runner import Unit
 from playbook.study.store import StudyStore
 from playbook.train import metrics as metrics_lib
 
@@ -240,3 +243,33 @@ def test_real_full_disk_stops_the_study_and_freeing_space_finishes_it(reference,
               f"uninterrupted study's results")
     finally:
         subprocess.run(["umount", disk], capture_output=True)
+
+
+def test_ray_executor_stops_on_a_full_disk_and_leaves_a_lost_worker_s_trial_pending():
+    """A storage fault in a Ray task is raised, not retried (it would fail again, forever);
+    a crashed worker's trial is pending, to be resumed."""
+    ray_exceptions = pytest.importorskip("ray.exceptions")
+    full = ray_exceptions.RayTaskError(
+        "_run", "Traceback ...\nOSError: [Errno 28] No space left on device: '/s/trials/0001'",
+        OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "/s/trials/0001/metrics.jsonl"))
+    outcomes = {"0000": ray_exceptions.WorkerCrashedError(), "0001": full}
+
+    def get(ref):
+        raise outcomes[ref]
+
+    class Task:
+        def options(self, **kwargs):
+            return self
+
+        def remote(self, study_dir, unit):
+            return unit.trial_ids[0]
+
+    ex = object.__new__(executors.Ray)
+    ex.ray = types.SimpleNamespace(exceptions=ray_exceptions, get=get,
+                                   wait=lambda refs, num_returns: (refs[:1], refs[1:]))
+    ex.options, ex._task = {}, Task()
+    units = [Unit(("0000",)), Unit(("0001",))]
+    with pytest.raises(ray_exceptions.RayTaskError) as raised:
+        ex.map("/s", units)
+    assert storage_fault(raised.value).errno == errno.ENOSPC
+    assert ex.map("/s", units[:1]) == {"0000": "pending"}
