@@ -49,12 +49,13 @@ log = logging.getLogger(__name__)
 # (optimizer and schedule scalars, seed) or only steer the host side.
 PER_TRIAL_KEYS = frozenset(optimizers.HPARAMS) | {
     "warmup_fraction", "seed", "divergence_factor", "checkpoint.keep_best", "distributed"}
-# `trials_per_program: auto` (see auto_group_size). On 2 CPU cores the MNIST-1D MLP
-# gains nothing from batching and the tiny synthetic MLP about 1.8x at 4
-# (benchmarks/README.md): so CPU sizes are measured, not assumed.
-AUTO_CPU_SIZES = (1, 2, 4, 8)
+# `trials_per_program: auto` (see auto_group_size). On 2 CPU cores four MNIST-1D MLPs
+# in one program gain about 1.15x per trial (which a study's per-trial costs eat
+# up), four tiny synthetic MLPs about 1.85x (benchmarks/README.md): so on CPU the
+# gain is timed, and taken only when clear.
+AUTO_CPU_SIZES = (1, 4)
 AUTO_SECONDS = 0.3
-AUTO_MIN_GAIN = 1.1
+AUTO_MIN_GAIN = 1.25
 AUTO_ACCELERATOR_MAX = 64
 AUTO_MEMORY_FRACTION = 0.5
 _AUTO: dict[tuple, int] = {}
@@ -97,8 +98,8 @@ def auto_group_size(config: ConfigDict) -> int:
     device's memory by XLA's memory analysis of one trial's compiled step (at most
     `AUTO_ACCELERATOR_MAX`). On CPU, where a mid-sized model already keeps the
     cores busy, the size in `AUTO_CPU_SIZES` with the most steps/s per trial, timed
-    for `AUTO_SECONDS` each (`group_rates`), if it beats one trial by
-    `AUTO_MIN_GAIN`; else 1.
+    for `AUTO_SECONDS` each (`group_rates`; the group's program is then already
+    compiled), if it beats one trial by `AUTO_MIN_GAIN`; else 1.
     """
     trial = loop.prepare(config)
     key = loop.program_key(trial)
@@ -117,11 +118,15 @@ def auto_group_size(config: ConfigDict) -> int:
 def group_rates(trial: loop.Trial, sizes: Sequence[int], seconds: float = 0.5
                 ) -> dict[int, float]:
     """Per-trial training steps/s of `size` copies of `trial` in one vmapped program,
-    for each size (after a compiling dispatch; at least two timed dispatches)."""
+    for each size; size 1 is the loop's own program (`loop.programs`). Each is timed
+    after a compiling dispatch, for at least two dispatches and `seconds`."""
     n = trial.steps_per_dispatch
     inputs, labels = loop.train_batches(trial, 0, n)
     rates = {}
     for size in sizes:
+        if size == 1:
+            rates[1] = _single_rate(trial, inputs, labels, seconds)
+            continue
         progs = group_programs(trial, size, shared_data=True)
         hp = sharding.put_replicated(_stack([trial.optimizer.hparams] * size), trial.mesh)
         keys = sharding.put_replicated(
@@ -137,6 +142,21 @@ def group_rates(trial: loop.Trial, sizes: Sequence[int], seconds: float = 0.5
             dispatches += 1
         rates[size] = size * dispatches * n / (time.perf_counter() - start)
     return rates
+
+
+def _single_rate(trial: loop.Trial, inputs, labels, seconds: float) -> float:
+    progs = loop.programs(trial)
+    state = loop.init_state(trial, progs)
+    hp = sharding.put_replicated(trial.optimizer.hparams, trial.mesh)
+    rng = sharding.put_replicated(jax.random.PRNGKey(0), trial.mesh)
+    state, stats = progs.train(state, hp, rng, inputs, labels)
+    jax.block_until_ready(stats)
+    start, dispatches = time.perf_counter(), 0
+    while dispatches < 2 or time.perf_counter() - start < seconds:
+        state, stats = progs.train(state, hp, rng, inputs, labels)
+        jax.block_until_ready(stats)
+        dispatches += 1
+    return dispatches * trial.steps_per_dispatch / (time.perf_counter() - start)
 
 
 def _fits_in_memory(trial: loop.Trial) -> int:
