@@ -136,7 +136,7 @@ def test_sigkilled_runner_resumes_every_time_and_ends_as_if_never_interrupted(tm
     # The chosen moments first (each is sure to come: they need three of the eight
     # trials), then SIGKILLs from outside after seeded random delays.
     schedule: list[tuple[str, float]] = list(KILL_POINTS)
-    schedule += [("random delay", rng.uniform(0.5, 2.0)) for _ in range(3)]
+    schedule += [("random delay", rng.uniform(0.2, 1.0)) for _ in range(3)]
     for point, arg in schedule:
         if point == "random delay":
             code = runner.run(argv, kill_after=arg)
