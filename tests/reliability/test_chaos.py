@@ -182,6 +182,40 @@ def test_sigkilled_runner_resumes_every_time_and_ends_as_if_never_interrupted(tm
     assert sum(len(s) for s in attempts(workdir).values()) <= 8 + total
 
 
+@pytest.mark.slow
+def test_sigkilled_runner_training_trial_groups_loses_no_trial_and_rewrites_no_result(tmp_path):
+    """With `--trials_per_program 2` trials train in vmapped pairs; after a kill a trial
+    may resume in another pair or alone, whose floats round differently: results agree
+    with an uninterrupted run to float tolerance, and every invariant holds exactly."""
+    config = write_study(tmp_path, budget=3)
+    workdir, ledger = str(tmp_path / "chaos"), str(tmp_path / "ledger.jsonl")
+    runner = Runner(ledger, str(tmp_path / "runs.log"))
+    reference = str(tmp_path / "reference")
+    argv = study_args(config, workdir, "--trials_per_program", "2")
+    assert runner.run(study_args(config, reference, "--trials_per_program", "2")) == 0
+    os.unlink(ledger)
+    witness = Witness(workdir, ledger)
+    kills = 0
+    for point, count in [("attempt", 2), ("metrics_line", 3), ("checkpoint", 2),
+                         ("result_tmp", 1), ("result_done", 1), ("checkpoint", 5)]:
+        code = runner.run(argv, point, count)
+        assert code in (-signal.SIGKILL, 0), open(runner.log).read()[-3000:]
+        kills += code == -signal.SIGKILL
+        witness.check()
+    assert runner.run(argv) == 0, open(runner.log).read()[-3000:]
+    runner.close()
+    witness.check()
+    print(f"\nchaos with trial groups: {kills} SIGKILLs survived")
+    assert kills == 6
+    got, want = results(workdir), results(reference)
+    assert sorted(got) == sorted(want) and len(got) == 6
+    for trial_id, result in want.items():
+        assert got[trial_id]["status"] == result["status"]
+        for key, value in result["best"].items():
+            assert got[trial_id]["best"][key] == pytest.approx(value, rel=1e-3, abs=1e-3)
+    assert sorted(e["trial"] for e in witness.ledger_entries()) == sorted(want)
+
+
 def _worker_pids(workdir: str, parent: int) -> dict[str, int]:
     """Trials being trained now by a worker (not the parent), by the pid of their last start."""
     running = {}
