@@ -137,14 +137,26 @@ def test_auto_on_cpu_times_the_group_sizes_once_per_structure(base):
     def rates(trial, sizes, seconds):
         calls.append(tuple(sizes))
         return {1: 100.0, 4: 180.0}
-    with mock.patch.object(batched, "group_rates", rates):
+    with mock.patch.object(batched, "group_rates", rates), \
+            mock.patch.object(batched, "cpu_utilisation", lambda trial: 0.05):
         assert batched.auto_group_size(base) == 4
         assert batched.auto_group_size(config_lib.with_values(base, {"learning_rate": 0.5})) == 4
     assert calls == [(1, 4)]  # the second trial of the structure reuses the decision
     batched._AUTO.clear()
-    with mock.patch.object(batched, "group_rates", lambda *a: {1: 100.0, 4: 115.0}):
+    with mock.patch.object(batched, "group_rates", lambda *a: {1: 100.0, 4: 115.0}), \
+            mock.patch.object(batched, "cpu_utilisation", lambda trial: 0.05):
         assert batched.auto_group_size(base) == 1  # less than AUTO_MIN_GAIN: one at a time
     batched._AUTO.clear()
+    with mock.patch.object(batched, "group_rates", side_effect=AssertionError("not timed")), \
+            mock.patch.object(batched, "cpu_utilisation", lambda trial: 0.6):
+        assert batched.auto_group_size(base) == 1  # compute-bound: no group is timed
+    batched._AUTO.clear()
+    # The tiny synthetic MLP uses a small fraction of the CPU's FLOP/s; the MNIST-1D
+    # MLP (40-256-256-10 at batch 128) a large one.
+    from configs import mnist1d_mlp
+    tiny = batched.cpu_utilisation(loop.prepare(base))
+    mlp = batched.cpu_utilisation(loop.prepare(mnist1d_mlp.get_config()))
+    assert 0 < tiny < mlp and tiny < batched.AUTO_CPU_BUSY
     # Unmocked: real timings of the tiny synthetic MLP, each a per-trial rate.
     rates = batched.group_rates(loop.prepare(base), (1, 2), seconds=0.05)
     assert set(rates) == {1, 2} and all(r > 0 for r in rates.values())

@@ -56,6 +56,8 @@ PER_TRIAL_KEYS = frozenset(optimizers.HPARAMS) | {
 AUTO_CPU_SIZES = (1, 4)
 AUTO_SECONDS = 0.3
 AUTO_MIN_GAIN = 1.25
+AUTO_CPU_BUSY = 0.25  # fraction of a matrix product's FLOP/s: compute-bound above
+_PEAK: dict[str, float] = {}
 AUTO_ACCELERATOR_MAX = 64
 AUTO_MEMORY_FRACTION = 0.5
 _AUTO: dict[tuple, int] = {}
@@ -96,8 +98,9 @@ def auto_group_size(config: ConfigDict) -> int:
 
     On an accelerator, as many as fit in `AUTO_MEMORY_FRACTION` of the first
     device's memory by XLA's memory analysis of one trial's compiled step (at most
-    `AUTO_ACCELERATOR_MAX`). On CPU, where a mid-sized model already keeps the
-    cores busy, the size in `AUTO_CPU_SIZES` with the most steps/s per trial, timed
+    `AUTO_ACCELERATOR_MAX`). On CPU, 1 when one trial already keeps the cores busy
+    (`cpu_utilisation` at least `AUTO_CPU_BUSY`: batching cannot add FLOPs);
+    otherwise the size in `AUTO_CPU_SIZES` with the most steps/s per trial, timed
     for `AUTO_SECONDS` each (`group_rates`; the group's program is then already
     compiled), if it beats one trial by `AUTO_MIN_GAIN`; else 1.
     """
@@ -105,6 +108,12 @@ def auto_group_size(config: ConfigDict) -> int:
     key = loop.program_key(trial)
     if key not in _AUTO:
         if jax.default_backend() == "cpu":
+            busy = cpu_utilisation(trial)
+            if busy >= AUTO_CPU_BUSY:
+                log.info("trials per program: 1 (one trial uses %.0f%% of the CPU's FLOP/s)",
+                         100 * busy)
+                _AUTO[key] = 1
+                return 1
             rates = group_rates(trial, AUTO_CPU_SIZES, AUTO_SECONDS)
             best = max(rates, key=rates.get)
             _AUTO[key] = best if rates[best] >= AUTO_MIN_GAIN * rates[1] else 1
@@ -113,6 +122,35 @@ def auto_group_size(config: ConfigDict) -> int:
         else:
             _AUTO[key] = _fits_in_memory(trial)
     return _AUTO[key]
+
+
+def cpu_utilisation(trial: loop.Trial) -> float:
+    """FLOP/s of one trial's training (XLA's count of one step times the steps/s of
+    the loop's program) over the FLOP/s of a large float32 matrix product on the
+    same devices; NaN where XLA gives no count."""
+    progs = loop.programs(trial)
+    state = loop.init_state(trial, progs)
+    hp = sharding.put_replicated(trial.optimizer.hparams, trial.mesh)
+    rng = sharding.put_replicated(jax.random.PRNGKey(0), trial.mesh)
+    one_step = loop.train_batches(trial, 0, 1)  # no scan: XLA counts a loop body once
+    cost = jax.jit(loop.functions(trial).train).lower(state, hp, rng, *one_step).cost_analysis()
+    cost = cost[0] if isinstance(cost, (list, tuple)) and cost else cost
+    flops = float((cost or {}).get("flops", math.nan))
+    steps = loop.train_batches(trial, 0, trial.steps_per_dispatch)
+    return flops * _single_rate(trial, *steps, AUTO_SECONDS) / _matmul_flops()
+
+
+def _matmul_flops(n: int = 1024, repeats: int = 5) -> float:
+    if "matmul" not in _PEAK:
+        product = jax.jit(lambda a: a @ a)
+        a = jnp.ones((n, n), jnp.float32)
+        product(a).block_until_ready()
+        start = time.perf_counter()
+        for _ in range(repeats):
+            out = product(a)
+        out.block_until_ready()
+        _PEAK["matmul"] = repeats * 2 * n ** 3 / (time.perf_counter() - start)
+    return _PEAK["matmul"]
 
 
 def group_rates(trial: loop.Trial, sizes: Sequence[int], seconds: float = 0.5
