@@ -223,6 +223,9 @@ class GroupPrograms:
     train: Callable[..., tuple]  # (state, hp, rngs, inputs, labels, active [K]) -> state, stats
     # (params [K], inputs, labels, weights, model_state [K]) -> sums [K], weight
     evaluate: Callable[..., tuple]
+    # state [K] -> K member states, in one dispatch (indexing leaf by leaf would
+    # dispatch, and compile, a small program per leaf and member)
+    split: Callable[..., tuple]
 
 
 _PROGRAMS: dict[tuple, GroupPrograms] = {}
@@ -232,11 +235,11 @@ def group_programs(trial: loop.Trial, size: int, shared_data: bool) -> GroupProg
     """The vmapped programs of `size` trials shaped like `trial`, cached like `loop.programs`."""
     key = (loop.program_key(trial), size, shared_data)
     if key not in _PROGRAMS:
-        _PROGRAMS[key] = _compile(trial, shared_data)
+        _PROGRAMS[key] = _compile(trial, size, shared_data)
     return _PROGRAMS[key]
 
 
-def _compile(trial: loop.Trial, shared_data: bool) -> GroupPrograms:
+def _compile(trial: loop.Trial, size: int, shared_data: bool) -> GroupPrograms:
     fns = loop.functions(trial)
     data_axis = None if shared_data else 0
     init = jax.vmap(fns.init)
@@ -259,7 +262,9 @@ def _compile(trial: loop.Trial, shared_data: bool) -> GroupPrograms:
         train=jax.jit(train, in_shardings=(rep, rep, rep, data, data, rep),
                       out_shardings=(rep, rep), donate_argnums=0),
         evaluate=jax.jit(evaluate, in_shardings=(rep, batch, batch, batch, rep),
-                         out_shardings=rep))
+                         out_shardings=rep),
+        split=jax.jit(lambda tree: tuple(jax.tree.map(lambda x, i=i: x[i], tree)
+                                         for i in range(size)), out_shardings=rep))
 
 
 def train_batches(trials: Sequence[loop.Trial], start_step: int, num_steps: int,
@@ -338,6 +343,7 @@ class _Group:
         first = self.trials[0]
         self.shared_data = len({t.seed for t in self.trials}) == 1
         self.progs = group_programs(first, len(self.trials), self.shared_data)
+        self._split = self.progs.split
 
     def train(self) -> list[TrialResult]:
         trials, progs, first = self.trials, self.progs, self.trials[0]
@@ -356,7 +362,8 @@ class _Group:
                 for t, w in zip(trials, self.workdirs)]
         results: list[TrialResult | None] = [None] * k
         try:
-            states, steps = zip(*(run._restore(_member(initial, i)) for i, run in enumerate(runs)))
+            initial = self._split(initial)
+            states, steps = zip(*(run._restore(initial[i]) for i, run in enumerate(runs)))
             if len(set(steps)) > 1:
                 raise _CannotGroup(f"members resume from different steps {sorted(set(steps))}")
             step = steps[0]
@@ -415,7 +422,7 @@ class _Group:
         """Each active member's metrics of the interval ending at `step` (and at an
         evaluation its validation metrics and checkpoint); diverged ones end here."""
         values = jax.device_get(stats)
-        valid = None
+        valid = members = None
         for i, run in enumerate(runs):
             if not active[i]:
                 continue
@@ -423,10 +430,10 @@ class _Group:
             evaluation = None
             if state is not None:
                 def evaluation(i=i):
-                    nonlocal valid
+                    nonlocal valid, members
                     if valid is None:  # one vmapped evaluation serves every member
-                        valid = self._evaluate(state, evals)
-                    return valid[i], _member(state, i)
+                        valid, members = self._evaluate(state, evals), self._split(state)
+                    return valid[i], members[i]
             if run._read_train_metrics(step, mine, evaluation):
                 active[i] = False
                 self._finish(i, run, results, "diverged")
