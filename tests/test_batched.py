@@ -132,23 +132,28 @@ def test_group_key_separates_structures_and_ignores_scalars(base):
 
 def test_auto_on_cpu_times_the_group_sizes_once_per_structure(base):
     batched._AUTO.clear()
+    # The tiny synthetic trial trains in a fraction of a second: never worth a group.
+    with mock.patch.object(batched, "group_rates", side_effect=AssertionError("not timed")):
+        assert batched.auto_group_size(base) == 1
+    batched._AUTO.clear()
+    base = config_lib.with_values(base, {"max_train_steps": 10 ** 8})  # a long trial
     calls = []
 
     def rates(trial, sizes, seconds):
         calls.append(tuple(sizes))
         return {1: 100.0, 4: 180.0}
     with mock.patch.object(batched, "group_rates", rates), \
-            mock.patch.object(batched, "cpu_utilisation", lambda trial: 0.05):
+            mock.patch.object(batched, "cpu_utilisation", lambda trial, rate: 0.05):
         assert batched.auto_group_size(base) == 4
         assert batched.auto_group_size(config_lib.with_values(base, {"learning_rate": 0.5})) == 4
     assert calls == [(1, 4)]  # the second trial of the structure reuses the decision
     batched._AUTO.clear()
     with mock.patch.object(batched, "group_rates", lambda *a: {1: 100.0, 4: 115.0}), \
-            mock.patch.object(batched, "cpu_utilisation", lambda trial: 0.05):
+            mock.patch.object(batched, "cpu_utilisation", lambda trial, rate: 0.05):
         assert batched.auto_group_size(base) == 1  # less than AUTO_MIN_GAIN: one at a time
     batched._AUTO.clear()
     with mock.patch.object(batched, "group_rates", side_effect=AssertionError("not timed")), \
-            mock.patch.object(batched, "cpu_utilisation", lambda trial: 0.6):
+            mock.patch.object(batched, "cpu_utilisation", lambda trial, rate: 0.6):
         assert batched.auto_group_size(base) == 1  # compute-bound: no group is timed
     batched._AUTO.clear()
     # The tiny synthetic MLP uses a small fraction of the CPU's FLOP/s; the MNIST-1D

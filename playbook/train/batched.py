@@ -57,6 +57,7 @@ AUTO_CPU_SIZES = (1, 4)
 AUTO_SECONDS = 0.3
 AUTO_MIN_GAIN = 1.25
 AUTO_CPU_BUSY = 0.25  # fraction of a matrix product's FLOP/s: compute-bound above
+AUTO_MIN_TRAIN_SECONDS = 10.0
 _PEAK: dict[str, float] = {}
 AUTO_ACCELERATOR_MAX = 64
 AUTO_MEMORY_FRACTION = 0.5
@@ -99,19 +100,23 @@ def auto_group_size(config: ConfigDict) -> int:
     On an accelerator, as many as fit in `AUTO_MEMORY_FRACTION` of the first
     device's memory by XLA's memory analysis of one trial's compiled step (at most
     `AUTO_ACCELERATOR_MAX`). On CPU, 1 when one trial already keeps the cores busy
-    (`cpu_utilisation` at least `AUTO_CPU_BUSY`: batching cannot add FLOPs);
-    otherwise the size in `AUTO_CPU_SIZES` with the most steps/s per trial, timed
-    for `AUTO_SECONDS` each (`group_rates`; the group's program is then already
-    compiled), if it beats one trial by `AUTO_MIN_GAIN`; else 1.
+    (`cpu_utilisation` at least `AUTO_CPU_BUSY`: batching cannot add FLOPs) or
+    trains in under `AUTO_MIN_TRAIN_SECONDS` (compiling a group's programs would
+    cost more than batching could save); otherwise the size in `AUTO_CPU_SIZES`
+    with the most steps/s per trial, timed for `AUTO_SECONDS` each (`group_rates`;
+    the group's program is then already compiled), if it beats one trial by
+    `AUTO_MIN_GAIN`; else 1.
     """
     trial = loop.prepare(config)
     key = loop.program_key(trial)
     if key not in _AUTO:
         if jax.default_backend() == "cpu":
-            busy = cpu_utilisation(trial)
-            if busy >= AUTO_CPU_BUSY:
-                log.info("trials per program: 1 (one trial uses %.0f%% of the CPU's FLOP/s)",
-                         100 * busy)
+            steps = loop.train_batches(trial, 0, trial.steps_per_dispatch)
+            rate = _single_rate(trial, *steps, AUTO_SECONDS)
+            busy, seconds = cpu_utilisation(trial, rate), trial.max_train_steps / rate
+            if busy >= AUTO_CPU_BUSY or seconds < AUTO_MIN_TRAIN_SECONDS:
+                log.info("trials per program: 1 (one trial uses %.0f%% of the CPU's FLOP/s "
+                         "and trains in %.1f s)", 100 * busy, seconds)
                 _AUTO[key] = 1
                 return 1
             rates = group_rates(trial, AUTO_CPU_SIZES, AUTO_SECONDS)
@@ -124,10 +129,10 @@ def auto_group_size(config: ConfigDict) -> int:
     return _AUTO[key]
 
 
-def cpu_utilisation(trial: loop.Trial) -> float:
+def cpu_utilisation(trial: loop.Trial, steps_per_second: float | None = None) -> float:
     """FLOP/s of one trial's training (XLA's count of one step times the steps/s of
-    the loop's program) over the FLOP/s of a large float32 matrix product on the
-    same devices; NaN where XLA gives no count."""
+    the loop's program, timed unless given) over the FLOP/s of a large float32
+    matrix product on the same devices; NaN where XLA gives no count."""
     progs = loop.programs(trial)
     state = loop.init_state(trial, progs)
     hp = sharding.put_replicated(trial.optimizer.hparams, trial.mesh)
@@ -136,8 +141,10 @@ def cpu_utilisation(trial: loop.Trial) -> float:
     cost = jax.jit(loop.functions(trial).train).lower(state, hp, rng, *one_step).cost_analysis()
     cost = cost[0] if isinstance(cost, (list, tuple)) and cost else cost
     flops = float((cost or {}).get("flops", math.nan))
-    steps = loop.train_batches(trial, 0, trial.steps_per_dispatch)
-    return flops * _single_rate(trial, *steps, AUTO_SECONDS) / _matmul_flops()
+    if steps_per_second is None:
+        steps = loop.train_batches(trial, 0, trial.steps_per_dispatch)
+        steps_per_second = _single_rate(trial, *steps, AUTO_SECONDS)
+    return flops * steps_per_second / _matmul_flops()
 
 
 def _matmul_flops(n: int = 1024, repeats: int = 5) -> float:
