@@ -54,7 +54,7 @@ PER_TRIAL_KEYS = frozenset(optimizers.HPARAMS) | {
 # up), four tiny synthetic MLPs about 1.85x (benchmarks/README.md): so on CPU the
 # gain is timed, and taken only when clear.
 AUTO_CPU_SIZES = (1, 4)
-AUTO_SECONDS = 0.3
+AUTO_SECONDS = 0.1
 AUTO_MIN_GAIN = 1.25
 AUTO_CPU_BUSY = 0.25  # fraction of a matrix product's FLOP/s: compute-bound above
 AUTO_MIN_TRAIN_SECONDS = 10.0
