@@ -265,7 +265,9 @@ def run_group(study_dir: str, trial_ids: Sequence[str], size: int | str) -> dict
                     results = batched.train_group([configs[t] for t in chunk],
                                                   [store.trial_dir(t) for t in chunk])
                     statuses.update({t: r.status for t, r in zip(chunk, results)})
-                except Exception:  # noqa: BLE001 - each member then ends on its own.
+                except Exception as e:  # noqa: BLE001 - each member then ends on its own.
+                    if storage_fault(e) is not None:
+                        raise  # the disk, not the trials (see _train_alone)
                     traceback.print_exc()
             for trial_id in chunk:
                 if trial_id not in statuses:

@@ -38,7 +38,7 @@ from ml_collections import ConfigDict
 
 from playbook import config as config_lib
 from playbook.data import batching
-from playbook.errors import ConfigError
+from playbook.errors import ConfigError, storage_fault
 from playbook.train import loop, optimizers, sharding
 from playbook.train import result as result_lib
 from playbook.train.result import TrialResult
@@ -321,7 +321,9 @@ def train_group(configs: Sequence[ConfigDict], workdirs: Sequence[str | os.PathL
                 results[i] = result
         except _CannotGroup as reason:
             log.info("training %d trials one by one: %s", len(todo), reason)
-        except Exception:  # noqa: BLE001 - members then run alone and record their own failures.
+        except Exception as e:  # noqa: BLE001 - members then run alone, recording their failures.
+            if storage_fault(e) is not None:
+                raise  # a full or read-only disk: no member failed, and alone they cannot write
             log.exception("a group of %d trials failed; training them one by one", len(todo))
     for i in todo:
         if results[i] is None or results[i].status not in result_lib.FINISHED:

@@ -52,8 +52,8 @@ def reference(tmp_path_factory):
     return workdir, config
 
 
-def _study(config: str, workdir: str, capsys) -> tuple[int, str]:
-    code = cli.main(study_args(config, workdir))
+def _study(config: str, workdir: str, capsys, *extra: str) -> tuple[int, str]:
+    code = cli.main([*study_args(config, workdir), *extra])
     return code, capsys.readouterr().err
 
 
@@ -94,6 +94,31 @@ def test_disk_full_when_a_result_is_written_stops_the_study_and_claims_nothing(
     assert curves(workdir) == curves(ref_dir)
     assert result_hashes(workdir)["0000"] == finished["0000"]
     assert [len(a) for a in attempts(workdir).values()] == [1, 2, 1, 1]
+
+
+def test_disk_full_in_a_group_of_trials_stops_the_study_and_claims_nothing(
+        reference, tmp_path, capsys):
+    """The same with trials trained two per program: no member is recorded failed, and
+    no traceback is printed before the one line."""
+    ref_dir, config = reference
+    workdir = str(tmp_path / "study")
+    real_replace = os.replace
+
+    def replace(src, dst, *args, **kwargs):
+        if str(dst).endswith(os.path.join("0001", "result.json")):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(dst))
+        return real_replace(src, dst, *args, **kwargs)
+
+    with mock.patch("os.replace", replace):
+        code, err = _study(config, workdir, capsys, "--trials_per_program=2")
+    assert code == 3
+    _assert_one_line(err, "No space left on device", "0001")
+    assert "0001" not in results(workdir)
+    _no_failed_results(workdir)
+    code, err = _study(config, workdir, capsys, "--trials_per_program=2")
+    assert code == 0, err
+    assert {t: r["status"] for t, r in results(workdir).items()} == {
+        t: r["status"] for t, r in results(ref_dir).items()}
 
 
 def test_disk_full_while_appending_metrics_stops_the_study_and_claims_nothing(
