@@ -3,11 +3,8 @@ concurrent runners, executors and status."""
 
 import json
 import os
-import random
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -197,28 +194,7 @@ def test_two_runners_on_one_study_split_trials_without_duplicates(study_file, tm
     assert all(s in ("done", "diverged") for s, _, _ in results(workdir).values())
 
 
-@pytest.mark.slow
-def test_sigkilled_runner_resumes_to_the_same_results_as_an_uninterrupted_study(
-        study_file, tmp_path):
-    path = study_file(budget=2, steps=200, every=40)
-    reference = str(tmp_path / "reference")
-    assert cli_study("--config", path, "--workdir", reference).returncode == 0
-    workdir = str(tmp_path / "killed")
-    rng = random.Random(0)
-    kills = 0
-    for _ in range(12):
-        proc = subprocess.Popen([sys.executable, "-m", "playbook", "study", "--config", path,
-                                 "--workdir", workdir, "--no_progress"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(1.5, 6.0))
-        if proc.poll() is not None:
-            break
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-        kills += 1
-    assert cli_study("--config", path, "--workdir", workdir).returncode == 0
-    assert kills >= 2
-    assert results(workdir) == results(reference)
+# SIGKILLs of a runner at chosen and random moments: tests/reliability/test_chaos.py.
 
 
 def test_processes_executor_runs_trials_in_worker_processes(study_file, tmp_path):

@@ -158,8 +158,8 @@ def test_missing_baseline_file_is_named(tmp_path):
     (dict(scientific={"optimizer": ["nesterov", "sgdd"]}),
      "optimizer 'sgdd' is unknown"),
     (dict(scientific={"batch_size": [32, 0]}), "batch_size=0 must be a positive integer"),
-    (dict(scientific={"model.name": ["mlp", "resnet"]}, nuisance={}),
-     "unknown model.name 'resnet'"),
+    (dict(scientific={"model.name": ["mlp", "wide_resnet"]}, nuisance={}),
+     "unknown model.name 'wide_resnet'"),
     (dict(nuisance={"momentum": hp.linear(0.5, 1.5)}), "momentum=1.0 must be in [0, 1)"),
     (dict(scientific={"schedule": ["cosine", "exponential"]}), "schedule"),
 ])
