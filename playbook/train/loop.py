@@ -172,6 +172,7 @@ def dispatch_length(wanted: int, max_train_steps: int, eval_every: int, log_ever
 # Programs that compile faster than this are not worth a disk entry (XLA:CPU
 # compiles the small ones in milliseconds).
 CACHE_MIN_COMPILE_SECONDS = 0.2
+CACHE_MAX_BYTES = 2 << 30
 
 
 def use_compilation_cache(directory: str | os.PathLike) -> None:
@@ -184,6 +185,8 @@ def use_compilation_cache(directory: str | os.PathLike) -> None:
     jax.config.update("jax_compilation_cache_dir", os.fspath(directory))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", CACHE_MIN_COMPILE_SECONDS)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    # Least recently used entries go beyond this size (JAX's default is no limit).
+    jax.config.update("jax_compilation_cache_max_size", CACHE_MAX_BYTES)
 
 
 
