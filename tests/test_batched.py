@@ -158,9 +158,9 @@ def test_auto_on_cpu_times_the_group_sizes_once_per_structure(base):
     batched._AUTO.clear()
     # The tiny synthetic MLP uses a small fraction of the CPU's FLOP/s; the MNIST-1D
     # MLP (40-256-256-10 at batch 128) a large one.
-    from configs import mnist1d_mlp
+    mnist1d_mlp = os.path.join(os.path.dirname(__file__), "..", "configs", "mnist1d_mlp.py")
     tiny = batched.cpu_utilisation(loop.prepare(base))
-    mlp = batched.cpu_utilisation(loop.prepare(mnist1d_mlp.get_config()))
+    mlp = batched.cpu_utilisation(loop.prepare(config_lib.load(mnist1d_mlp)))
     assert 0 < tiny < mlp and tiny < batched.AUTO_CPU_BUSY
     # Unmocked: real timings of the tiny synthetic MLP, each a per-trial rate.
     rates = batched.group_rates(loop.prepare(base), (1, 2), seconds=0.05)

@@ -11,35 +11,19 @@ import os
 import shutil
 
 import pytest
+from study_templates import two_optimizer_study
 from test_analysis_load import write_study, write_trial
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 pytest.importorskip("ipykernel")
 
-STUDY = """
-from playbook import search as hp
-from playbook.study import define
-
-def get_config():
-    return define(
-        baseline={baseline!r},
-        scientific={{"optimizer": ["nesterov", "adamw"]}},
-        nuisance={{
-            "learning_rate": hp.branches("optimizer", {{
-                "nesterov": hp.log(1e-2, 0.3), "adamw": hp.log(1e-3, 3e-2)}}),
-            "weight_decay": hp.log(1e-6, 1e-3),
-        }},
-        fixed={{"max_train_steps": 40, "eval_every_steps": 10, "log_every_steps": 10}},
-        budget=2)
-"""
 
 
 def _real_study(root, tmp_path):
     from playbook import cli
 
-    config = tmp_path / "study.py"
-    config.write_text(STUDY.format(baseline=str(root / "configs/synthetic_mlp.py")))
+    config = two_optimizer_study(tmp_path / "study.py", steps=40, every=10, log_every=10)
     workdir = str(tmp_path / "real")
     assert cli.main(["study", "--config", str(config), "--workdir", workdir,
                      "--no_progress"]) == 0

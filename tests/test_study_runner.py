@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+from study_templates import two_optimizer_study
 
 from playbook import cli
 from playbook import search as hp
@@ -15,31 +16,11 @@ from playbook.errors import ConfigError
 from playbook.study import StudySpec, define, executors, runner
 from playbook.study.store import StudyStore, read_json
 
-STUDY = """
-from playbook import search as hp
-from playbook.study import define
-
-def get_config():
-    return define(
-        baseline={baseline!r},
-        scientific={{"optimizer": ["nesterov", "adamw"]}},
-        nuisance={{
-            "learning_rate": hp.branches("optimizer", {{
-                "nesterov": hp.log(1e-2, 0.3), "adamw": hp.log(1e-3, 3e-2)}}),
-            "weight_decay": hp.log(1e-6, 1e-3),
-        }},
-        fixed={{"max_train_steps": {steps}, "eval_every_steps": {every}, "log_every_steps": 20}},
-        budget={budget})
-"""
-
 
 @pytest.fixture
 def study_file(root, tmp_path):
     def make(budget=2, steps=120, every=40, name="study.py"):
-        path = tmp_path / name
-        path.write_text(STUDY.format(baseline=str(root / "configs/synthetic_mlp.py"),
-                                     budget=budget, steps=steps, every=every))
-        return str(path)
+        return two_optimizer_study(tmp_path / name, budget=budget, steps=steps, every=every)
     return make
 
 

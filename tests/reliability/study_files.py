@@ -16,28 +16,14 @@ import pathlib
 import subprocess
 import sys
 
+from study_templates import two_optimizer_study
+
 from playbook.analysis.load import load_curves
 from playbook.study.store import StudyStore, read_json
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 KILLPOINTS = str(pathlib.Path(__file__).with_name("killpoints.py"))
 
-STUDY = """
-from playbook import search as hp
-from playbook.study import define
-
-def get_config():
-    return define(
-        baseline={baseline!r},
-        scientific={{"optimizer": ["nesterov", "adamw"]}},
-        nuisance={{
-            "learning_rate": hp.branches("optimizer", {{
-                "nesterov": hp.log(1e-2, 0.3), "adamw": hp.log(1e-3, 3e-2)}}),
-            "weight_decay": hp.log(1e-6, 1e-3),
-        }},
-        fixed={{"max_train_steps": {steps}, "eval_every_steps": 40, "log_every_steps": 20}},
-        budget={budget})
-"""
 
 # Fields of result.json that must be identical between an interrupted and an
 # uninterrupted study (throughput is a timing; best_checkpoint is a path).
@@ -46,11 +32,9 @@ RESULT_FIELDS = ("status", "best_step", "best", "final", "steps", "max_train_ste
 
 
 def write_study(directory: str | os.PathLike, budget: int = 2, steps: int = 160) -> str:
-    path = os.path.join(os.fspath(directory), f"study_b{budget}_s{steps}.py")
-    with open(path, "w") as f:
-        f.write(STUDY.format(baseline=str(ROOT / "configs" / "synthetic_mlp.py"), budget=budget,
-                             steps=steps))
-    return path
+    return two_optimizer_study(os.path.join(os.fspath(directory),
+                                            f"study_b{budget}_s{steps}.py"),
+                               budget=budget, steps=steps)
 
 
 def env() -> dict[str, str]:

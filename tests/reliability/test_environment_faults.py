@@ -70,18 +70,23 @@ def _no_failed_results(workdir: str) -> None:
     assert "failed" not in set(load_study(workdir)["status"])
 
 
+def _disk_full_when_replacing(suffix: str):
+    """`os.replace` raises ENOSPC for a destination ending in `suffix`."""
+    real_replace = os.replace
+
+    def replace(src, dst, *args, **kwargs):
+        if str(dst).endswith(suffix):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(dst))
+        return real_replace(src, dst, *args, **kwargs)
+
+    return mock.patch("os.replace", replace)
+
+
 def test_disk_full_when_a_result_is_written_stops_the_study_and_claims_nothing(
         reference, tmp_path, capsys):
     ref_dir, config = reference
     workdir = str(tmp_path / "study")
-    real_replace = os.replace
-
-    def replace(src, dst, *args, **kwargs):
-        if str(dst).endswith(os.path.join("0001", "result.json")):
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(dst))
-        return real_replace(src, dst, *args, **kwargs)
-
-    with mock.patch("os.replace", replace):
+    with _disk_full_when_replacing(os.path.join("0001", "result.json")):
         code, err = _study(config, workdir, capsys)
     assert code == 3
     _assert_one_line(err, "No space left on device", "0001")
@@ -102,14 +107,7 @@ def test_disk_full_in_a_group_of_trials_stops_the_study_and_claims_nothing(
     no traceback is printed before the one line."""
     ref_dir, config = reference
     workdir = str(tmp_path / "study")
-    real_replace = os.replace
-
-    def replace(src, dst, *args, **kwargs):
-        if str(dst).endswith(os.path.join("0001", "result.json")):
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(dst))
-        return real_replace(src, dst, *args, **kwargs)
-
-    with mock.patch("os.replace", replace):
+    with _disk_full_when_replacing(os.path.join("0001", "result.json")):
         code, err = _study(config, workdir, capsys, "--trials_per_program=2")
     assert code == 3
     _assert_one_line(err, "No space left on device", "0001")

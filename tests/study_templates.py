@@ -1,0 +1,35 @@
+"""The small two-optimizer study on the synthetic workload that many tests run."""
+
+import os
+import pathlib
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+BASELINE = str(ROOT / "configs" / "synthetic_mlp.py")
+
+TWO_OPTIMIZERS = """
+from playbook import search as hp
+from playbook.study import define
+
+def get_config():
+    return define(
+        baseline={baseline!r},
+        scientific={{"optimizer": ["nesterov", "adamw"]}},
+        nuisance={{
+            "learning_rate": hp.branches("optimizer", {{
+                "nesterov": hp.log(1e-2, 0.3), "adamw": hp.log(1e-3, 3e-2)}}),
+            "weight_decay": hp.log(1e-6, 1e-3),
+        }},
+        fixed={{"max_train_steps": {steps}, "eval_every_steps": {every},
+               "log_every_steps": {log_every}}},
+        budget={budget})
+"""
+
+
+def two_optimizer_study(path: str | os.PathLike, *, budget: int = 2, steps: int = 120,
+                        every: int = 40, log_every: int = 20) -> str:
+    """Writes the study config to `path` (Nesterov vs AdamW, learning rate and weight
+    decay searched, synthetic MLP) and returns the path."""
+    with open(path, "w") as f:
+        f.write(TWO_OPTIMIZERS.format(baseline=BASELINE, budget=budget, steps=steps,
+                                      every=every, log_every=log_every))
+    return os.fspath(path)
