@@ -31,35 +31,16 @@ import argparse
 import os
 import sys
 import tempfile
-import time
 
 import jax
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
+from common import program_steps_per_second  # noqa: E402
+
 from configs import mnist1d_cnn, mnist1d_mlp, synthetic_mlp  # noqa: E402
 from playbook import config as config_lib  # noqa: E402
 from playbook.train import loop  # noqa: E402
-
-
-def program_steps_per_second(config, steps: int) -> float:
-    """Steps/s of the loop's train program alone, dispatched as the loop does."""
-    trial = loop.prepare(config)
-    progs = loop.programs(trial)
-    state = loop.init_state(trial, progs)
-    hp = loop.sharding.put_replicated(trial.optimizer.hparams, trial.mesh)
-    rng = loop.sharding.put_replicated(jax.random.PRNGKey(0), trial.mesh)
-    n = trial.steps_per_dispatch
-    state, stats = progs.train(state, hp, rng, *loop.train_batches(trial, 0, n))  # compiles
-    jax.block_until_ready(stats)
-    previous, start = None, time.perf_counter()
-    for step in range(n, n + steps, n):
-        state, stats = progs.train(state, hp, rng, *loop.train_batches(trial, step, n))
-        if previous is not None:
-            jax.block_until_ready(previous)
-        previous = stats
-    jax.block_until_ready(state)
-    return steps / (time.perf_counter() - start)
 
 
 def trial_steps_per_second(config) -> float:
@@ -90,7 +71,7 @@ def main() -> None:
         print(f"\n{name}: train program (steps/s, ratio to 1 step per dispatch)")
         base = None
         for k in values:
-            rate = program_steps_per_second(configure(module, steps, k), steps)
+            rate = program_steps_per_second(loop.prepare(configure(module, steps, k)), steps)
             base = base or rate
             print(f"  steps_per_dispatch={k:<3d} {rate:8.0f} steps/s  x{rate / base:.2f}")
         print(f"{name}: whole trial (train_and_evaluate throughput, steady state)")

@@ -32,6 +32,8 @@ import optax
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
+from common import program_steps_per_second  # noqa: E402
+
 from playbook import config as config_lib  # noqa: E402
 from playbook.data import batching  # noqa: E402
 from playbook.train import loop  # noqa: E402
@@ -65,24 +67,6 @@ def configure(name: str, steps: int):
     return config_lib.load(os.path.join(ROOT, "configs", path), [
         *COMMON, *overrides, f"--config.max_train_steps={steps}",
         f"--config.eval_every_steps={steps}", f"--config.log_every_steps={steps}"])
-
-
-def playbook_rate(trial, steps: int) -> float:
-    progs = loop.programs(trial)
-    state = loop.init_state(trial, progs)
-    hp = loop.sharding.put_replicated(trial.optimizer.hparams, trial.mesh)
-    rng = loop.sharding.put_replicated(jax.random.PRNGKey(0), trial.mesh)
-    n = trial.steps_per_dispatch
-    state, stats = progs.train(state, hp, rng, *loop.train_batches(trial, 0, n))
-    jax.block_until_ready(stats)
-    previous, start = None, time.perf_counter()
-    for step in range(n, n + steps, n):
-        state, stats = progs.train(state, hp, rng, *loop.train_batches(trial, step, n))
-        if previous is not None:
-            jax.block_until_ready(previous)
-        previous = stats
-    jax.block_until_ready(state)
-    return steps * trial.batch_size / (time.perf_counter() - start)
 
 
 def plain_step(trial):
@@ -176,7 +160,7 @@ def main() -> None:
     for name in args.workloads.split(","):
         trial = loop.prepare(configure(name, args.steps))
         steps = args.steps - args.steps % trial.steps_per_dispatch
-        ours = playbook_rate(trial, steps)
+        ours = program_steps_per_second(trial, steps) * trial.batch_size
         theirs, flops = plain_rate(trial, steps)
         per_example = flops / trial.batch_size
         print(f"{name:<10s} {ours:14.1f} {theirs:11.1f} {ours / theirs:6.2f} {flops / 1e9:10.2f} "

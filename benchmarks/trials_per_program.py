@@ -40,10 +40,12 @@ import optax
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
+from common import program_steps_per_second  # noqa: E402
+
 from configs import mnist1d_mlp  # noqa: E402
 from playbook import config as config_lib  # noqa: E402
 from playbook.data import batching  # noqa: E402
-from playbook.train import loop, sharding  # noqa: E402
+from playbook.train import loop  # noqa: E402
 from playbook.train.checkpoints import Checkpoints  # noqa: E402
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
@@ -79,25 +81,6 @@ def hand_written(trial: loop.Trial, steps: int) -> float:
         params, opt_state, loss = step(params, opt_state, *batch(s))
     jax.block_until_ready(loss)
     return steps / (time.perf_counter() - start)
-
-
-def framework_program(trial: loop.Trial, steps: int) -> float:
-    """Steps/s of the loop's compiled program, dispatched as the loop does."""
-    progs = loop.programs(trial)
-    state = loop.init_state(trial, progs)
-    hp = sharding.put_replicated(trial.optimizer.hparams, trial.mesh)
-    rng = sharding.put_replicated(jax.random.PRNGKey(1), trial.mesh)
-    n = trial.steps_per_dispatch
-    state, stats = progs.train(state, hp, rng, *loop.train_batches(trial, 0, n))
-    jax.block_until_ready(stats)
-    start, previous = time.perf_counter(), None
-    for s in range(n, steps + n, n):
-        state, stats = progs.train(state, hp, rng, *loop.train_batches(trial, s, n))
-        if previous is not None:
-            jax.block_until_ready(previous)
-        previous = stats
-    jax.block_until_ready(stats)
-    return (steps // n) * n / (time.perf_counter() - start)
 
 
 def framework_trial(config, workdir: str) -> tuple[float, float]:
@@ -172,7 +155,7 @@ def main() -> None:
     ratios: dict[str, list[float]] = {}
     for r in range(args.rounds):
         hand = hand_written(trial, STEPS)
-        program = framework_program(trial, STEPS)
+        program = program_steps_per_second(trial, STEPS)
         rate, first_step = framework_trial(config_lib.with_values(config, {"seed": r}),
                                            os.path.join(tmp, f"trial{r}"))
         rows.setdefault("(a) hand-written step, steps/s", []).append(hand)
