@@ -37,6 +37,20 @@ def write_study(directory: str | os.PathLike, budget: int = 2, steps: int = 160)
                                budget=budget, steps=steps)
 
 
+def run_study(directory: str | os.PathLike, budget: int = 2, steps: int = 160
+              ) -> tuple[str, str]:
+    """Writes the study config in `directory` and runs it there to the end, in this
+    process: (study directory, config file)."""
+    from playbook.study import StudySpec, executors, runner
+
+    config = write_study(directory, budget=budget, steps=steps)
+    workdir = os.path.join(os.fspath(directory), "study")
+    spec, store = StudySpec.load(config), StudyStore(workdir)
+    runner.prepare(store, spec)
+    runner.run(store, spec, executors.Inline())
+    return workdir, config
+
+
 def env() -> dict[str, str]:
     return dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(ROOT))
 

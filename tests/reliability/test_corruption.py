@@ -23,7 +23,7 @@ from playbook.errors import ConfigError
 from playbook.study import StudySpec, executors, runner
 from playbook.study.store import StudyStore
 
-from .study_files import attempts, curves, result_hashes, results, write_study
+from .study_files import attempts, curves, result_hashes, results, run_study, write_study
 
 # (damage, outcome) of every case: recovered (the study finishes as if undamaged),
 # refused (a one-line error, nothing written) or tolerated (nothing to recover).
@@ -44,13 +44,8 @@ def _report_tally():
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
     """A finished two-trial study, and its config file."""
-    base = tmp_path_factory.mktemp("finished")
-    config = write_study(base, budget=1, steps=120)
-    workdir = str(base / "study")
-    spec = StudySpec.load(config)
-    store = StudyStore(workdir)
-    runner.prepare(store, spec)
-    runner.run(store, spec, executors.Inline())
+    workdir, config = run_study(tmp_path_factory.mktemp("finished"), budget=1,
+                                steps=120)
     assert len(results(workdir)) == 2
     return workdir, config
 

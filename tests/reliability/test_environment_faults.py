@@ -29,12 +29,20 @@ import pytest
 from playbook import cli
 from playbook.analysis.load import load_study
 from playbook.errors import storage_fault
-from playbook.study import StudySpec, executors, runner
+from playbook.study import executors
 from playbook.study.runner import Unit
 from playbook.study.store import StudyStore
 from playbook.train import metrics as metrics_lib
 
-from .study_files import attempts, curves, playbook, result_hashes, results, study_args, write_study
+from .study_files import (
+    attempts,
+    curves,
+    playbook,
+    result_hashes,
+    results,
+    run_study,
+    study_args,
+)
 
 LINE = "playbook: error: cannot write "
 
@@ -42,13 +50,8 @@ LINE = "playbook: error: cannot write "
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
     """An uninterrupted four-trial study, and its config file."""
-    base = tmp_path_factory.mktemp("reference")
-    config = write_study(base, budget=2, steps=120)
-    workdir = str(base / "study")
-    spec = StudySpec.load(config)
-    store = StudyStore(workdir)
-    runner.prepare(store, spec)
-    runner.run(store, spec, executors.Inline())
+    workdir, config = run_study(tmp_path_factory.mktemp("reference"), budget=2,
+                                steps=120)
     return workdir, config
 
 

@@ -32,7 +32,7 @@ from playbook.errors import ConfigError
 from playbook.study import StudySpec, executors, runner
 from playbook.study.store import StudyStore
 
-from .study_files import result_hashes, results, write_study
+from .study_files import result_hashes, results, run_study
 
 # Audit events recorded while `_WATCH` is set (an audit hook cannot be removed,
 # so it stays installed and idle outside these tests).
@@ -125,13 +125,8 @@ def _watched(root: str):
 
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
-    base = tmp_path_factory.mktemp("finished")
-    config = write_study(base, budget=1, steps=80)
-    workdir = str(base / "study")
-    spec = StudySpec.load(config)
-    store = StudyStore(workdir)
-    runner.prepare(store, spec)
-    runner.run(store, spec, executors.Inline())
+    workdir, config = run_study(tmp_path_factory.mktemp("finished"), budget=1,
+                                steps=80)
     return workdir, config
 
 
