@@ -83,23 +83,14 @@ def _check_existing_trials(store: StudyStore, spec: StudySpec) -> None:
             expected = json.loads(json.dumps(config_lib.to_dict(config)))
         except (ConfigError, KeyError, TypeError, ValueError):
             expected = {}
-        differing = sorted(k for k in set(_flat(stored)) | set(_flat(expected))
-                           if _flat(stored).get(k) != _flat(expected).get(k))
+        stored, expected = config_lib.flatten(stored), config_lib.flatten(expected)
+        differing = sorted(k for k in set(stored) | set(expected)
+                           if stored.get(k) != expected.get(k))
         if differing:
             raise ConfigError(
                 f"{store.study_json} is missing and {path}/config.json was not written by this "
                 f"study config (it differs in: {', '.join(differing[:5])}); run this config "
                 f"with a new --workdir, or restore study.json")
-
-
-def _flat(tree: dict, prefix: str = "") -> dict[str, Any]:
-    out = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            out.update(_flat(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
 
 
 def load_spec(store: StudyStore) -> StudySpec:
@@ -274,7 +265,8 @@ def run_group(study_dir: str, trial_ids: Sequence[str], size: int | str) -> dict
                     statuses[trial_id] = _finished_status(store, trial_id) or _train_alone(
                         store, trial_id)
         for trial_id in mine:
-            if trial_id not in statuses:  # a config that could not be read
+            if trial_id not in statuses:  # a config that could not be read: fails alone
+                store.record_attempt(trial_id)
                 statuses[trial_id] = _train_alone(store, trial_id)
     return statuses
 

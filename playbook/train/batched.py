@@ -133,12 +133,9 @@ def cpu_utilisation(trial: loop.Trial, steps_per_second: float | None = None) ->
     """FLOP/s of one trial's training (XLA's count of one step times the steps/s of
     the loop's program, timed unless given) over the FLOP/s of a large float32
     matrix product on the same devices; NaN where XLA gives no count."""
-    progs = loop.programs(trial)
-    state = loop.init_state(trial, progs)
-    hp = sharding.put_replicated(trial.optimizer.hparams, trial.mesh)
-    rng = sharding.put_replicated(jax.random.PRNGKey(0), trial.mesh)
+    progs, state, hp, rng = _one_trial(trial)
     one_step = loop.train_batches(trial, 0, 1)  # no scan: XLA counts a loop body once
-    cost = jax.jit(loop.functions(trial).train).lower(state, hp, rng, *one_step).cost_analysis()
+    cost = progs.train.lower(state, hp, rng, *one_step).cost_analysis()
     cost = cost[0] if isinstance(cost, (list, tuple)) and cost else cost
     flops = float((cost or {}).get("flops", math.nan))
     if steps_per_second is None:
@@ -177,42 +174,45 @@ def group_rates(trial: loop.Trial, sizes: Sequence[int], seconds: float = 0.5
         keys = sharding.put_replicated(
             _stack([jax.random.PRNGKey(i) for i in range(size)]), trial.mesh)
         active = sharding.put_replicated(np.ones(size, bool), trial.mesh)
-        state = progs.init(keys, hp)
-        state, stats = progs.train(state, hp, keys, inputs, labels, active)
-        jax.block_until_ready(stats)
-        start, dispatches = time.perf_counter(), 0
-        while dispatches < 2 or time.perf_counter() - start < seconds:
-            state, stats = progs.train(state, hp, keys, inputs, labels, active)
-            jax.block_until_ready(stats)
-            dispatches += 1
-        rates[size] = size * dispatches * n / (time.perf_counter() - start)
+        rates[size] = size * n * _calls_per_second(
+            lambda state, progs=progs, hp=hp, keys=keys, active=active: progs.train(
+                state, hp, keys, inputs, labels, active),
+            progs.init(keys, hp), seconds)
     return rates
 
 
 def _single_rate(trial: loop.Trial, inputs, labels, seconds: float) -> float:
+    progs, state, hp, rng = _one_trial(trial)
+    return trial.steps_per_dispatch * _calls_per_second(
+        lambda state: progs.train(state, hp, rng, inputs, labels), state, seconds)
+
+
+def _one_trial(trial: loop.Trial) -> tuple:
+    """(programs, initial state, hyperparameters, key) of `trial` alone, on its mesh."""
     progs = loop.programs(trial)
-    state = loop.init_state(trial, progs)
-    hp = sharding.put_replicated(trial.optimizer.hparams, trial.mesh)
-    rng = sharding.put_replicated(jax.random.PRNGKey(0), trial.mesh)
-    state, stats = progs.train(state, hp, rng, inputs, labels)
+    return (progs, loop.init_state(trial, progs),
+            sharding.put_replicated(trial.optimizer.hparams, trial.mesh),
+            sharding.put_replicated(jax.random.PRNGKey(0), trial.mesh))
+
+
+def _calls_per_second(step: Callable[[Any], tuple], state: Any, seconds: float) -> float:
+    """Calls/s of `step(state) -> (state, stats)` after one (compiling) call, over at
+    least two calls and `seconds`, each waited for."""
+    state, stats = step(state)
     jax.block_until_ready(stats)
-    start, dispatches = time.perf_counter(), 0
-    while dispatches < 2 or time.perf_counter() - start < seconds:
-        state, stats = progs.train(state, hp, rng, inputs, labels)
+    start, calls = time.perf_counter(), 0
+    while calls < 2 or time.perf_counter() - start < seconds:
+        state, stats = step(state)
         jax.block_until_ready(stats)
-        dispatches += 1
-    return dispatches * trial.steps_per_dispatch / (time.perf_counter() - start)
+        calls += 1
+    return calls / (time.perf_counter() - start)
 
 
 def _fits_in_memory(trial: loop.Trial) -> int:
-    fns, progs = loop.functions(trial), loop.programs(trial)
-    state = loop.init_state(trial, progs)
-    hp = sharding.put_replicated(trial.optimizer.hparams, trial.mesh)
-    rng = sharding.put_replicated(jax.random.PRNGKey(0), trial.mesh)
+    progs, state, hp, rng = _one_trial(trial)
     inputs, labels = loop.train_batches(trial, 0, trial.steps_per_dispatch)
     try:
-        analysis = jax.jit(fns.train).lower(state, hp, rng, inputs, labels).compile() \
-            .memory_analysis()
+        analysis = progs.train.lower(state, hp, rng, inputs, labels).compile().memory_analysis()
         per_trial = (analysis.temp_size_in_bytes + analysis.argument_size_in_bytes
                      + analysis.output_size_in_bytes)
         limit = jax.devices()[0].memory_stats()["bytes_limit"]
@@ -362,11 +362,8 @@ class _Group:
         init_rngs = sharding.put_replicated(_stack([key[0] for key in keys]), mesh)
         rngs = sharding.put_replicated(_stack([key[1] for key in keys]), mesh)
         initial = progs.init(init_rngs, hp)
-        if sharding.is_main_process():
-            for trial, workdir in zip(trials, self.workdirs):
-                os.makedirs(workdir, exist_ok=True)
-                loop._write_atomic(os.path.join(workdir, loop.CONFIG_FILE), json.dumps(
-                    config_lib.to_dict(trial.config), indent=1, sort_keys=True))
+        for trial, workdir in zip(trials, self.workdirs):
+            loop.write_config(trial.config, workdir)
         runs = [loop._Run(t, w, self.started, progress=False)
                 for t, w in zip(trials, self.workdirs)]
         results: list[TrialResult | None] = [None] * k
@@ -452,10 +449,3 @@ class _Group:
         if sharding.is_main_process():
             result_lib.write(self.workdirs[i], results[i])
 
-
-def describe(results: Sequence[TrialResult]) -> str:
-    """One line: statuses and the group's time to first step."""
-    first = [r.throughput.first_step_seconds for r in results]
-    seconds = min((s for s in first if not math.isnan(s)), default=math.nan)
-    return (f"{len(results)} trials: " + ", ".join(r.status for r in results)
-            + f"; first step after {seconds:.1f} s")

@@ -395,10 +395,7 @@ def train_and_evaluate(config: ConfigDict, workdir: str | os.PathLike,
     try:
         sharding.initialize_distributed(bool(config.get("distributed", False)))
         trial = prepare(config)
-        if sharding.is_main_process():
-            os.makedirs(workdir, exist_ok=True)
-            _write_atomic(os.path.join(workdir, CONFIG_FILE),
-                          json.dumps(config_lib.to_dict(config), indent=1, sort_keys=True))
+        write_config(config, workdir)
         run = _Run(trial, workdir, started, progress=progress)
         result = run.train()
     except ConfigError:
@@ -421,6 +418,14 @@ def train_and_evaluate(config: ConfigDict, workdir: str | os.PathLike,
     if sharding.is_main_process():
         result_lib.write(workdir, result)
     return result
+
+
+def write_config(config: ConfigDict, workdir: str) -> None:
+    """`workdir/config.json`, the trial's full config (by the main process only)."""
+    if sharding.is_main_process():
+        os.makedirs(workdir, exist_ok=True)
+        _write_atomic(os.path.join(workdir, CONFIG_FILE),
+                      json.dumps(config_lib.to_dict(config), indent=1, sort_keys=True))
 
 
 class _Run:
