@@ -108,14 +108,17 @@ def test_a_lone_unfinished_member_or_a_failing_group_trains_alone(base, tmp_path
     configs = _configs(base, [0.01, 0.03], (0, 0))
     workdirs = [str(tmp_path / "m0"), str(tmp_path / "m1")]
     loop.train_and_evaluate(configs[0], workdirs[0])  # one member already done
-    with mock.patch.object(batched._Group, "train", side_effect=AssertionError("never")):
+    with mock.patch.object(batched._Group, "train", side_effect=AssertionError("never")) as group:
         results = batched.train_group(configs, workdirs)  # one left: no group at all
+    assert not group.called
     assert [r.status for r in results] == ["done", "done"]
 
     workdirs = [str(tmp_path / "f0"), str(tmp_path / "f1")]
-    with mock.patch.object(batched._Group, "_loop", side_effect=RuntimeError("device lost")):
+    with mock.patch.object(batched._Group, "_loop", side_effect=RuntimeError("device lost")) as run:
         results = batched.train_group(configs, workdirs)
+    assert run.call_count == 1  # the group was tried once and failed
     assert [r.status for r in results] == ["done", "done"]  # then alone, from their checkpoints
+    assert [r.steps for r in results] == [base.max_train_steps] * 2
 
 
 def test_group_key_separates_structures_and_ignores_scalars(base):
