@@ -72,7 +72,26 @@ def _parser() -> argparse.ArgumentParser:
     adopt.add_argument("--value", nargs="+", required=True, metavar="KEY=VALUE",
                        help="the scientific value adopted, e.g. --value optimizer=adamw")
     _scaling_parsers(sub)
+    _dashboard_parsers(sub)
     return parser
+
+
+def _dashboard_parsers(sub) -> None:
+    serve = sub.add_parser(
+        "serve", help="a live, read-only web dashboard of a study or a directory of studies",
+        description="Serves a live view of the study directory (progress, findings, "
+                    "interactive figures, trials) until interrupted; it only reads the study.")
+    serve.add_argument("study_dir", help="a study directory, or a directory of studies")
+    serve.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to bind (default 127.0.0.1: this machine only)")
+    export = sub.add_parser(
+        "export", help="write the trials table as CSV, JSON or Parquet")
+    export.add_argument("study_dir")
+    export.add_argument("--format", choices=("csv", "json", "parquet"), default="csv",
+                        help="file format (default csv; parquet needs pyarrow)")
+    export.add_argument("--out", default=None,
+                        help="output file (default STUDY_DIR/trials.FORMAT)")
 
 
 def _executor_args(parser: argparse.ArgumentParser) -> None:
@@ -119,6 +138,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"{args.command} takes no --config overrides")
         if args.command == "status":
             return _status(args.study_dir)
+        if args.command == "serve":
+            from playbook.dashboard import server
+
+            return server.serve(args.study_dir, args.host, args.port)
+        if args.command == "export":
+            return _export(args)
         if args.command == "rerun":
             return _rerun(args)
         if args.command in ("report", "compare", "adopt"):
@@ -240,6 +265,15 @@ def _status(study_dir: str) -> int:
         best_text = f"{best.objective:.4g} ({best.trial_id})" if best else "-"
         print(f"{runner.describe(scientific):<32} {tally['pending']:>7} {tally['running']:>7} "
               f"{tally['done']:>5} {tally['diverged']:>8} {tally['failed']:>6}  {best_text}")
+    return 0
+
+
+def _export(args) -> int:
+    from playbook.analysis import export
+
+    export.check_format(args.format)
+    out = args.out or os.path.join(args.study_dir, f"trials.{args.format}")
+    print(f"wrote {export.export(args.study_dir, args.format, out)}")
     return 0
 
 

@@ -29,7 +29,7 @@ from playbook.study.store import StudyStore, last_step, objective, read_json
 # Columns of the trials table besides one per scientific and one per nuisance key.
 TRIAL_COLUMNS = ("trial_id", "label", "status", "objective", "best_step", "max_train_steps",
                  "steps", "seed", "repeats", "index", "error", "steps_per_second",
-                 "first_step_seconds")
+                 "first_step_seconds", "reason")
 CURVE_COLUMNS = ("trial_id", "step", "metric", "value")
 INFEASIBLE = ("diverged", "failed")
 
@@ -95,7 +95,8 @@ def load_study(study_dir: str | os.PathLike, spec: StudySpec | None = None) -> p
     status (pending/running/done/diverged/failed), objective (NaN unless done),
     best_step, max_train_steps, steps (trained so far), seed, repeats, index, error,
     steps_per_second (steady state) and first_step_seconds (start of the trial's
-    run to its first logged step: start-up and compilation, or their reuse).
+    run to its first logged step: start-up and compilation, or their reuse) and reason
+    (why a trial is infeasible, when its result.json says, e.g. 'collapsed').
 
     `df.attrs` holds `study_dir`, `metric`, `goal`, `scientific` and `nuisance`
     (their keys). Seed reruns are rows too; their `repeats` names the trial they rerun.
@@ -153,6 +154,7 @@ def _trial_row(store: StudyStore, trial_id: str, metric: str, default_steps: int
         "repeats": meta.get("repeats"),
         "index": _int(meta.get("index")),
         "error": result.get("error"),
+        "reason": result.get("reason") if isinstance(result.get("reason"), str) else None,
         **{key: _throughput(result, key) for key in ("steps_per_second", "first_step_seconds")},
     }
 

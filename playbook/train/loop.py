@@ -493,7 +493,8 @@ class _Run:
         restored = self.ckpts.restore_latest(target)
         if restored is None:
             if sharding.is_main_process():
-                self.writer.write_hparams(_flat(self.trial.config))
+                self.writer.write_hparams(_flat(self.trial.config), tensorboard_metrics(
+                    self.trial.metric))
             return target, 0
         step = int(restored.step)
         if int(restored.state["step"]) != step:
@@ -575,6 +576,11 @@ class _Run:
         self.ckpts.wait()
         # The best checkpoint is the one kept for best_step (none with keep_best=0).
         kept = self.best_step is not None and self.ckpts.best_step() == self.best_step
+        objective = (self.best or {}).get(self.trial.metric)
+        if status == "done" and objective is not None and math.isfinite(objective):
+            # The objective as a TensorBoard scalar: the HParams table's study column.
+            self.writer.write_tensorboard(self.trial.max_train_steps,
+                                          {objective_tag(self.trial.metric): objective})
         path = self.ckpts.best_path() if kept else None
         return TrialResult(
             status=status, best_step=self.best_step, best=self.best, final=self.final,
@@ -600,6 +606,17 @@ def _score(valid: Mapping[str, float], trial: Trial) -> float:
     if math.isnan(value):
         return -math.inf
     return -value if trial.goal == workloads.MINIMIZE else value
+
+
+def objective_tag(metric: str) -> str:
+    """The TensorBoard tag of a trial's objective: the best value of its metric."""
+    return f"best/{metric}"
+
+
+def tensorboard_metrics(metric: str) -> tuple[str, ...]:
+    """The metric columns of TensorBoard's HParams tab: the metric, its best value (the
+    study's objective) and the training loss."""
+    return (metric, objective_tag(metric), "train/loss")
 
 
 def _flat(config: ConfigDict) -> dict[str, Any]:

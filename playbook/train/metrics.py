@@ -21,7 +21,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TextIO
 
 METRICS_FILE = "metrics.jsonl"
@@ -56,11 +56,23 @@ class MetricsWriter:
         self._file.flush()
         self._tensorboard.write_scalars(int(step), values)
 
-    def write_hparams(self, hparams: Mapping[str, Any]) -> None:
-        """Records a trial's hyperparameters (flat dict) for TensorBoard's HParams tab."""
+    def write_hparams(self, hparams: Mapping[str, Any], metrics: Sequence[str] = ()) -> None:
+        """Records a trial's hyperparameters (flat dict) for TensorBoard's HParams tab,
+        declaring `metrics` (scalar tags) as its metric columns.
+
+        TensorBoard takes the column list from the first experiment summary it finds,
+        so every trial of a study declares the same metrics; each cell is the last
+        value of that tag in the trial's run.
+        """
         if self.enabled:
             self._tensorboard.write_hparams({k: v if isinstance(v, (bool, int, float, str))
-                                             else str(v) for k, v in hparams.items()})
+                                             else str(v) for k, v in hparams.items()},
+                                            list(metrics))
+
+    def write_tensorboard(self, step: int, scalars: Mapping[str, float]) -> None:
+        """Scalars for TensorBoard only (not metrics.jsonl), such as a trial's objective."""
+        if self.enabled:
+            self._tensorboard.write_scalars(int(step), {k: float(v) for k, v in scalars.items()})
 
     def flush(self) -> None:
         if self.enabled:
@@ -140,8 +152,16 @@ def _tensorboard_writer(logdir: str):
     if importlib.util.find_spec("tensorflow") is not None:
         from clu import metric_writers
 
-        return metric_writers.SummaryWriter(logdir)
+        return _CluWithHparams(metric_writers.SummaryWriter(logdir), logdir)
     return _TensorboardX(logdir)
+
+
+def _hparams_summaries(hparams: Mapping[str, Any], metrics: Sequence[str]) -> list:
+    """TensorBoard's experiment, session-start and session-end summaries (tensorboardX's
+    protos): the experiment lists the hyperparameters and the metric columns."""
+    from tensorboardX.summary import hparams as hparams_summaries
+
+    return list(hparams_summaries(dict(hparams), {m: 0.0 for m in metrics}))
 
 
 class _TensorboardX:
@@ -156,11 +176,9 @@ class _TensorboardX:
         for tag, value in scalars.items():
             self._writer.add_scalar(tag, value, global_step=step)
 
-    def write_hparams(self, hparams: Mapping[str, Any]) -> None:
-        from tensorboardX.summary import hparams as hparams_summaries
-
+    def write_hparams(self, hparams: Mapping[str, Any], metrics: Sequence[str] = ()) -> None:
         # Into this run's own event file; tensorboardX's add_hparams would open a new run.
-        for summary in hparams_summaries(dict(hparams), {}):
+        for summary in _hparams_summaries(hparams, metrics):
             self._writer.file_writer.add_summary(summary)
 
     def flush(self) -> None:
@@ -168,6 +186,34 @@ class _TensorboardX:
 
     def close(self) -> None:
         self._writer.close()
+
+
+class _CluWithHparams:
+    """clu's TensorFlow writer for scalars; the hparams summaries through tensorboardX
+    into the same directory (one run), since clu's own declare no metric columns."""
+
+    def __init__(self, clu_writer, logdir: str):
+        self._clu, self._logdir, self._file = clu_writer, logdir, None
+
+    def write_scalars(self, step: int, scalars: Mapping[str, float]) -> None:
+        self._clu.write_scalars(step, scalars)
+
+    def write_hparams(self, hparams: Mapping[str, Any], metrics: Sequence[str] = ()) -> None:
+        import tensorboardX
+
+        self._file = self._file or tensorboardX.FileWriter(self._logdir)
+        for summary in _hparams_summaries(hparams, metrics):
+            self._file.add_summary(summary)
+
+    def flush(self) -> None:
+        self._clu.flush()
+        if self._file is not None:
+            self._file.flush()
+
+    def close(self) -> None:
+        self._clu.close()
+        if self._file is not None:
+            self._file.close()
 
 
 class Progress:
