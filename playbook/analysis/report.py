@@ -1,8 +1,9 @@
 """A study's report: STUDY_DIR/report/index.html with every figure beside it as PNG.
 
 The page holds the findings, the comparison with the baseline, a table of the
-best trials, the figures (referenced by relative path, so the folder can be
-copied or served as is) and the commands that reproduce or continue the work;
+best trials, the interactive figures (the dashboard's Plotly figures, with
+plotly.min.js beside the page: it opens offline), the figures as PNG
+(referenced by relative path, so the folder can be copied or served as is) and the commands that reproduce or continue the work;
 report/configs/ holds a config file per best trial for `playbook train`.
 Everything is written under STUDY_DIR/report, each file atomically; nothing
 else in the study is touched.
@@ -40,6 +41,7 @@ th { background: #f3f3f3; }
 figure { display: inline-block; margin: 0.5em; vertical-align: top; }
 img { max-width: 100%; border: 1px solid #eee; }
 pre { background: #f6f6f6; padding: 0.8em; overflow-x: auto; }
+.plotly-figure { display: inline-block; width: 580px; height: 400px; vertical-align: top; }
 """
 
 
@@ -59,7 +61,10 @@ def write_report(study: Study | str | os.PathLike, findings: Sequence[Finding] |
                 and stale not in figure_files.values()):
             os.unlink(os.path.join(out, stale))
     configs = _write_trial_configs(study, out)
-    page = render(study, findings, figure_files, configs)
+    from playbook.dashboard import static_report  # the dashboard's interactive figures
+
+    page = render(study, findings, figure_files, configs,
+                  interactive=static_report.write(study, out))
     path = os.path.join(out, "index.html")
     decisions.write_text_atomic(path, page)
     return path
@@ -93,8 +98,8 @@ def _write_trial_configs(study: Study, out: str) -> dict[str, str]:
 
 
 def render(study: Study, findings: Sequence[Finding], figure_files: dict[str, str],
-           configs: dict[str, str]) -> str:
-    """The report's HTML."""
+           configs: dict[str, str], interactive: str = "") -> str:
+    """The report's HTML; `interactive` is the HTML of the interactive figures, if any."""
     e = html.escape
     spec = study.spec
     created = read_json(StudyStore(study.root).study_json) or {}
@@ -116,6 +121,7 @@ def render(study: Study, findings: Sequence[Finding], figure_files: dict[str, st
         "<h2>Comparison with the baseline</h2>",
         f"<pre>{e(decisions.comparison_text(study))}</pre>",
         "<h2>Best trials</h2>", _best_table(study),
+        "<h2>Interactive figures</h2>" if interactive else "", interactive,
         "<h2>Figures</h2>",
         *(f"<figure><img src='{e(file)}' alt='{e(name)}'><figcaption>{e(name)}</figcaption>"
           f"</figure>" for name, file in figure_files.items()),

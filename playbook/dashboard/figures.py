@@ -111,7 +111,7 @@ def axis_figure(study: Study, key: str) -> go.Figure:
     done = trials[(trials["status"] == "done") & trials["objective"].notna()]
     palette = colors(study)
     fig = go.Figure()
-    x_of = (lambda v: str(v)) if categories else (lambda v: _x(float(v), scale))
+    x_of = (lambda v: esc(v)) if categories else (lambda v: _x(float(v), scale))
     for label, group in done.groupby("label", sort=False):
         fig.add_trace(go.Scatter(
             x=[x_of(v) for v in group[key]], y=group["objective"].astype(float).tolist(),
@@ -128,7 +128,7 @@ def axis_figure(study: Study, key: str) -> go.Figure:
             hovertext=[hover(study, row) for _, row in bad.iterrows()]))
     if categories:
         fig.update_xaxes(type="category", categoryorder="array",
-                         categoryarray=[str(c) for c in categories])
+                         categoryarray=[esc(c) for c in categories])
     else:
         _bounds(fig, spec, branches, scale, study, palette)
     hits = diagnostics.boundary_hits(study.trials, study.spec.nuisance, study.goal, key,
@@ -340,6 +340,6 @@ def importance_figure(study: Study) -> go.Figure:
                              orientation="h", marker_color="#4878cf",
                              hovertemplate="%{y}: %{x:.3f}<extra></extra>"))
     _layout(fig, f"hyperparameter importance ({esc(result.note)})",
-            xaxis_title="importance (impurity decrease, sums to 1)",
+            xaxis_title="importance (fit lost when the key is shuffled; sums to 1)",
             height=max(220, 60 + 35 * len(result.importances)))
     return fig

@@ -184,12 +184,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def _send(self, code: int, body: bytes, content_type: str,
               headers: dict[str, str] | None = None) -> None:
         self.send_response(code)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Content-Security-Policy", CSP)
-        self.send_header("X-Content-Type-Options", "nosniff")
-        self.send_header("Cache-Control", "no-store")
-        for key, value in (headers or {}).items():
+        for key, value in {"Content-Type": content_type, "Content-Length": str(len(body)),
+                           "Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff",
+                           "Cache-Control": "no-store", **(headers or {})}.items():
             self.send_header(key, value)
         self.end_headers()
         if self.command != "HEAD":
