@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 from dashboard_studies import XSS, hostile_study
-from test_analysis_load import NUISANCE as LR_WD, write_study, write_trial
+from test_analysis_load import NUISANCE as LR_WD
+from test_analysis_load import write_study, write_trial
 from test_plots_report import study  # noqa: F401 - the module-scoped study fixture
 
 from playbook.analysis.load import Study
@@ -118,8 +119,8 @@ def test_curves_figure_draws_the_chosen_trials_with_their_best_step(study):  # n
 
 
 def test_every_string_from_the_study_is_escaped_in_the_figures(tmp_path):
-    study = Study.load(hostile_study(tmp_path / "study"))
-    text = json.dumps([json.loads(figures.to_json(f)) for f in figures.figures(study).values()])
+    hostile = Study.load(hostile_study(tmp_path / "study"))
+    text = json.dumps([json.loads(figures.to_json(f)) for f in figures.figures(hostile).values()])
     assert "<script" not in text and "<img" not in text
     assert "&lt;script&gt;window.__pwned=1&lt;/script&gt;" in text
     assert XSS not in text

@@ -3,7 +3,8 @@
 The page holds the findings, the comparison with the baseline, a table of the
 best trials, the interactive figures (the dashboard's Plotly figures, with
 plotly.min.js beside the page: it opens offline), the figures as PNG
-(referenced by relative path, so the folder can be copied or served as is) and the commands that reproduce or continue the work;
+(referenced by relative path, so the folder can be copied or served as is)
+and the commands that reproduce or continue the work;
 report/configs/ holds a config file per best trial for `playbook train`.
 Everything is written under STUDY_DIR/report, each file atomically; nothing
 else in the study is touched.

@@ -45,7 +45,6 @@ def importance(study: Study) -> Importance:
         return Importance({}, len(done), f"needs {MIN_TRIALS} done trials with a varying "
                                          f"hyperparameter; {len(done)} so far")
     from sklearn.ensemble import RandomForestRegressor
-
     from sklearn.inspection import permutation_importance
 
     x, y = features.to_numpy(dtype=float), done["objective"].to_numpy(dtype=float)
