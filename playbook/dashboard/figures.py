@@ -40,10 +40,11 @@ _LAYOUT = dict(template="plotly_white", margin=dict(l=60, r=20, t=60, b=50), hei
 
 
 def esc(value: Any) -> str:
-    """A value as HTML-escaped text (floats to 4 significant digits)."""
+    """A value as HTML-escaped text (floats to 4 significant digits). Quotes are kept:
+    Plotly shows text outside tags as it is, and decodes only &lt; &gt; &amp;."""
     if isinstance(value, float):
         return "nan" if math.isnan(value) else f"{value:.4g}"
-    return html.escape(str(value), quote=True)
+    return html.escape(str(value), quote=False)
 
 
 def colors(study: Study) -> dict[str, str]:
@@ -306,9 +307,9 @@ def parallel_figure(study: Study) -> go.Figure:
         dimensions=dims,
         line=dict(color=objective, colorscale="Viridis", showscale=True,
                   reversescale=study.goal == "minimize",
-                  colorbar=dict(title=dict(text=esc(study.metric))))))
+                  colorbar=dict(title=dict(text=esc(study.metric)), x=1.08))))
     _layout(fig, f"parallel coordinates of {len(done)} done trials, coloured by "
-                 f"{esc(study.metric)} (brighter is better)", margin=dict(l=80, r=80, t=90, b=30))
+                 f"{esc(study.metric)} (brighter is better)", margin=dict(l=80, r=120, t=90, b=30))
     return fig
 
 

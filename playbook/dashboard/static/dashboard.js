@@ -167,7 +167,8 @@ function renderFindings(findings) {
   for (const f of findings) {
     box.appendChild(el("div", {cls: "finding " + f.severity},
       el("b", {text: f.severity}), " ", el("code", {text: f.code}), ": " + f.message,
-      el("br"), el("span", {cls: "advice", text: "\u2192 " + f.recommendation})));
+      f.recommendation ? el("br") : null,
+      f.recommendation ? el("span", {cls: "advice", text: "\u2192 " + f.recommendation}) : null));
   }
 }
 

@@ -1,0 +1,150 @@
+"""`playbook serve` and the static report in headless Chromium (driven by Playwright, with
+Debian's chromium; skipped where either is missing).
+
+The served directory holds two studies written as the runner writes them: one
+still running, whose page must draw its figures and count a trial that finishes
+without being reloaded, and one whose trial values are HTML that must not run.
+With PLAYBOOK_DOCS_SCREENSHOT=1 the running study's page is saved as
+docs/dashboard.png (the README's picture).
+"""
+
+import fcntl
+import json
+import os
+import shutil
+import threading
+
+import numpy as np
+import pytest
+from dashboard_studies import XSS, finish, hostile_study
+from test_analysis_load import NUISANCE as LR_WD
+from test_analysis_load import write_study, write_trial
+
+from playbook.analysis import commands
+from playbook.dashboard import server as server_lib
+
+playwright = pytest.importorskip("playwright.sync_api")
+CHROMIUM = next((p for p in ("/usr/bin/chromium", shutil.which("chromium") or "",
+                             shutil.which("chromium-browser") or "") if p and os.path.exists(p)),
+                None)
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium (apt-get install chromium)")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+DOCS = os.path.join(os.path.dirname(__file__), "..", "docs", "dashboard.png")
+
+
+def running_study(root) -> str:
+    """Six points x two optimizers: ten done, one diverged, 0011 not finished yet."""
+    root = write_study(root, nuisance=LR_WD, budget=6, name="optimizers")
+    rng = np.random.default_rng(3)
+    for p in range(6):
+        for s, (opt, low, high) in enumerate((("nesterov", 1e-3, 1.0), ("adamw", 1e-4, 1e-1))):
+            trial_id = f"{2 * p + s:04d}"
+            lr = float(low * (high / low) ** rng.uniform())
+            wd = float(10 ** rng.uniform(-6, -2))
+            objective = 0.2 + 0.04 * (np.log10(lr / high) + 1.5) ** 2 + 0.02 * s
+            write_trial(root, trial_id, {"optimizer": opt}, {"learning_rate": lr,
+                                                              "weight_decay": wd},
+                        status="diverged" if trial_id == "0010" else "done",
+                        objective=objective, result=trial_id != "0011")
+    return root
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    parent = tmp_path_factory.mktemp("served")
+    clean = running_study(parent / "a_running")
+    hostile = hostile_study(parent / "b_hostile")
+    server = server_lib.make_server(parent, "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", clean, hostile
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield chromium
+        chromium.close()
+
+
+def _rendered(page, selector):
+    """For each element matching `selector`, whether Plotly drew an SVG into it."""
+    return page.eval_on_selector_all(
+        selector, "els => els.map(e => [e.id, !!e.querySelector('.main-svg')])")
+
+
+def test_the_dashboard_draws_a_running_study_and_counts_a_trial_that_finishes(served, browser):
+    base, root, _ = served
+    trial = os.path.join(root, "trials", "0011")
+    with open(os.path.join(trial, "metrics.jsonl"), "w") as f:     # trained 120 steps so far
+        f.writelines(json.dumps({"step": s, "train/loss": 1.0 / s}) + "\n"
+                     for s in range(20, 121, 20))
+    lock = open(os.path.join(trial, "lock"), "a")
+    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)                 # claimed, as by a runner
+    page = browser.new_page(viewport={"width": 1400, "height": 1700})
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(base + "/")
+    page.click("text=optimizers")
+    page.wait_for_selector("#figure-importance .main-svg", timeout=60_000)
+    page.wait_for_selector("#curves-figure .main-svg", timeout=60_000)
+    assert "0011 step 120/200" in page.text_content("#progress")
+    drawn = _rendered(page, ".figure")
+    assert {name for name, ok in drawn if ok} == {
+        "figure-axis_learning_rate", "figure-axis_weight_decay", "figure-isolation",
+        "figure-parallel", "figure-importance", "curves-figure"}
+    assert page.text_content("#count-finished") == "11"
+    assert page.text_content("#count-total") == "12"
+    crosses = page.eval_on_selector_all("#figure-axis_learning_rate .scatterlayer .point",
+                                        "els => els.length")
+    assert crosses == 11                                 # 10 done + 1 infeasible cross
+    if os.environ.get("PLAYBOOK_DOCS_SCREENSHOT"):
+        page.wait_for_timeout(500)
+        page.screenshot(path=DOCS, full_page=False)
+    finish(root, "0011")                                 # as the trial does when it ends
+    fcntl.flock(lock, fcntl.LOCK_UN)
+    lock.close()
+    page.wait_for_function(
+        "document.getElementById('count-finished').textContent === '12'", timeout=30_000)
+    assert "12 done" not in page.text_content("#counts")  # 11 done + 1 infeasible
+    assert "11 done, 1 infeasible" in page.text_content("#counts")
+    assert errors == []
+
+
+def test_html_in_trial_values_is_shown_as_text_and_never_runs(served, browser):
+    base, _, _ = served
+    page = browser.new_page()
+    page.goto(base + "/s/1/")
+    page.wait_for_selector("#figure-axis_model_activation .main-svg", timeout=60_000)
+    page.wait_for_selector("#trials-table td", timeout=60_000)
+    assert page.evaluate("window.__pwned") is None
+    assert XSS in page.text_content("#trials-table")    # shown literally
+    assert "study " + XSS in page.text_content("#summary")
+    ticks = page.eval_on_selector_all("#figure-axis_model_activation .xtick text",
+                                      "els => els.map(e => e.textContent)")
+    assert XSS in ticks
+    page.goto(base + "/s/1/trial/0003")
+    page.wait_for_selector("#trial-curves .main-svg", timeout=60_000)
+    assert XSS in page.text_content("#trial-summary")
+    assert page.evaluate("window.__pwned") is None
+
+
+def test_the_static_report_draws_its_interactive_figures_offline(served, browser, tmp_path):
+    _, root, _ = served
+    assert commands.report(root) == 0
+    copy = tmp_path / "report"                           # the folder alone, moved elsewhere
+    shutil.copytree(os.path.join(root, "report"), copy)
+    context = browser.new_context()
+    requested = []
+    context.route("**/*", lambda route: (requested.append(route.request.url), route.abort())
+                  if not route.request.url.startswith("file:") else route.continue_())
+    page = context.new_page()
+    page.goto((copy / "index.html").as_uri())
+    page.wait_for_selector("#plotly-importance .main-svg", timeout=60_000)
+    drawn = _rendered(page, ".plotly-figure")
+    assert len(drawn) == 6 and all(ok for _, ok in drawn)
+    assert requested == []                               # nothing from the network
+    assert page.eval_on_selector_all("img", "els => els.filter(e => e.naturalWidth > 0).length") >= 5
+    context.close()
