@@ -123,6 +123,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(bad)} "
                      f"(config overrides look like --config.KEY=VALUE)")
     try:
+        if args.command in ("train", "study", "rerun"):  # trackers asked for must exist
+            from playbook.train import trackers
+
+            trackers.names()
         if hasattr(args, "trials_per_program"):  # checked before anything is written
             from playbook.train.batched import parse_trials_per_program
 

@@ -7,7 +7,8 @@ flushed, never rewritten, so a trial that resumes keeps appending to the same
 file. Non-finite values (a diverged loss) are written as `null`, which keeps
 every line strict JSON; `read_metrics` and pandas read them back as NaN.
 TensorBoard events go to `workdir/tensorboard/` through clu's `metric_writers`
-when TensorFlow is installed, else through tensorboardX. Only process 0 should
+when TensorFlow is installed, else through tensorboardX; W&B and MLflow get the
+same scalars when `PLAYBOOK_TRACKERS` asks for them (trackers.py). Only process 0 should
 write (`enabled=False` elsewhere). This module computes no metrics.
 """
 
@@ -38,7 +39,11 @@ class MetricsWriter:
         self.enabled = enabled
         self._file: TextIO | None = None
         self._tensorboard = None
+        self._trackers: list = []
         if enabled:
+            from playbook.train import trackers
+
+            self._trackers = trackers.create(os.fspath(workdir))  # none unless configured
             os.makedirs(os.fspath(workdir), exist_ok=True)
             _drop_partial_last_line(self.path)
             self._file = open(self.path, "a", encoding="utf-8")  # Closed by close().
@@ -55,6 +60,8 @@ class MetricsWriter:
         self._file.write(json.dumps(record, allow_nan=False) + "\n")
         self._file.flush()
         self._tensorboard.write_scalars(int(step), values)
+        for tracker in self._trackers:
+            tracker.scalars(int(step), values)
 
     def write_hparams(self, hparams: Mapping[str, Any], metrics: Sequence[str] = ()) -> None:
         """Records a trial's hyperparameters (flat dict) for TensorBoard's HParams tab,
@@ -65,14 +72,20 @@ class MetricsWriter:
         value of that tag in the trial's run.
         """
         if self.enabled:
-            self._tensorboard.write_hparams({k: v if isinstance(v, (bool, int, float, str))
-                                             else str(v) for k, v in hparams.items()},
-                                            list(metrics))
+            plain = {k: v if isinstance(v, (bool, int, float, str)) else str(v)
+                     for k, v in hparams.items()}
+            self._tensorboard.write_hparams(plain, list(metrics))
+            for tracker in self._trackers:
+                tracker.hparams(plain)
 
     def write_tensorboard(self, step: int, scalars: Mapping[str, float]) -> None:
-        """Scalars for TensorBoard only (not metrics.jsonl), such as a trial's objective."""
+        """Scalars for TensorBoard only (not metrics.jsonl), such as a trial's objective;
+        the trackers (trackers.py) get them as the run's summary."""
         if self.enabled:
-            self._tensorboard.write_scalars(int(step), {k: float(v) for k, v in scalars.items()})
+            values = {k: float(v) for k, v in scalars.items()}
+            self._tensorboard.write_scalars(int(step), values)
+            for tracker in self._trackers:
+                tracker.summary(values)
 
     def flush(self) -> None:
         if self.enabled:
@@ -83,6 +96,8 @@ class MetricsWriter:
         if self.enabled and self._file is not None:
             self._file.close()
             self._tensorboard.close()
+            for tracker in self._trackers:
+                tracker.close()
             self._file = None
 
     def __enter__(self) -> MetricsWriter:
