@@ -128,6 +128,9 @@ def test_html_in_trial_values_is_shown_as_text_and_never_runs(served, browser):
     page.goto(base + "/s/1/trial/0003")
     page.wait_for_selector("#trial-curves .main-svg", timeout=60_000)
     assert XSS in page.text_content("#trial-summary")
+    assert page.text_content("#retrain").splitlines() == [
+        f"curl -so trial_0003.py {base}/s/1/trial/0003/config.py",
+        "playbook train --config trial_0003.py --workdir runs/trial_0003"]
     assert page.evaluate("window.__pwned") is None
 
 

@@ -151,13 +151,23 @@ def test_a_trial_page_has_its_config_result_checkpoint_and_retrain_command(serve
     assert view["config"]["optimizer"] == "adamw"
     assert view["result"]["status"] == "done" and view["row"]["objective"] == pytest.approx(0.41)
     assert view["checkpoints"]["directory"] == os.path.join(root, "trials", "0001", "checkpoints")
-    assert "playbook train --config trial_0001.py --workdir runs/trial_0001" in view["commands"]
+    assert view["commands"] == ["playbook train --config trial_0001.py --workdir runs/trial_0001"]
     status, headers, source = get(f"{base}/s/0/trial/0001/config.py")
     assert 'filename="trial_0001.py"' in headers["Content-Disposition"]
     (tmp_path / "trial_0001.py").write_bytes(source)
     config = config_lib.load(str(tmp_path / "trial_0001.py"))
     assert config.learning_rate == pytest.approx(view["config"]["learning_rate"])
     assert get(f"{base}/s/0/api/trial/0042")[0] == 404
+
+
+def test_a_best_trial_is_retrained_from_the_config_file_the_report_wrote(tmp_path):
+    from playbook.dashboard import state
+
+    root = write_study(tmp_path / "study")
+    os.makedirs(os.path.join(root, "report", "configs"))
+    open(os.path.join(root, "report", "configs", "trial_0001.py"), "w").close()
+    assert state.retrain_commands(root, "0001") == [
+        f"playbook train --config {root}/report/configs/trial_0001.py --workdir runs/trial_0001"]
 
 
 def test_a_study_being_written_is_served_and_its_version_changes(served):

@@ -254,10 +254,14 @@ def checkpoints(store: StudyStore, trial_dir: str) -> dict[str, Any]:
 
 
 def retrain_commands(study_dir: str, trial_id: str) -> list[str]:
-    """Shell lines that write the trial's config and train it again outside the study."""
-    config = f"trial_{trial_id}.py"
-    return [f"# save {config} from this page (link above), then:",
-            f"playbook train --config {config} --workdir runs/trial_{trial_id}"]
+    """Shell lines that train the trial again outside the study: from the report's config
+    file when the report wrote one (best trials), else from this page's config.py link
+    (the page puts the download command first)."""
+    import shlex
+
+    report_config = os.path.join(study_dir, "report", "configs", f"trial_{trial_id}.py")
+    config = report_config if os.path.isfile(report_config) else f"trial_{trial_id}.py"
+    return [f"playbook train --config {shlex.quote(config)} --workdir runs/trial_{trial_id}"]
 
 
 def config_source(study_dir: str, trial_id: str) -> str | None:

@@ -242,6 +242,14 @@ async function trialPage() {
   setTimeout(trialPage, POLL_MS * 2);
 }
 
+function retrainLines(view) {
+  // The config.py link as a download command, unless the report already wrote the file.
+  const url = window.location.origin + BASE + "trial/" + view.trial_id + "/config.py";
+  const local = view.commands.some(c => c.includes("/report/configs/"));
+  return local ? view.commands
+               : ["curl -so trial_" + view.trial_id + ".py " + url, ...view.commands];
+}
+
 function renderTrial(view) {
   document.getElementById("title").textContent = view.study + " / trial " + view.trial_id;
   const row = view.row || {};
@@ -271,7 +279,7 @@ function renderTrial(view) {
     el("p", {}, el("a", {href: BASE + "trial/" + view.trial_id + "/config.py",
                          text: "trial_" + view.trial_id + ".py"}),
        " (the config for playbook train)"),
-    el("pre", {id: "retrain", text: view.commands.join("\n")}));
+    el("pre", {id: "retrain", text: retrainLines(view).join("\n")}));
   document.getElementById("trial-config").replaceChildren(el("h2", {text: "Config"}),
                                                            keyValues(view.config));
   document.getElementById("trial-result").replaceChildren(el("h2", {text: "Result"}),
