@@ -86,6 +86,7 @@ def test_the_dashboard_draws_a_running_study_and_counts_a_trial_that_finishes(se
     page = browser.new_page(viewport={"width": 1400, "height": 1700})
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.goto(base + "/")
     page.click("text=optimizers")
     page.wait_for_selector("#figure-importance .main-svg", timeout=60_000)

@@ -129,7 +129,7 @@ def test_the_server_only_reads(served):
     before = digest(root)
     for method in ("POST", "PUT", "DELETE", "PATCH"):
         assert get(f"{base}/s/0/api/study", method)[0] == 405
-    for path in ("/", "/api/studies", "/s/0/", "/s/0/api/study", "/s/0/api/trial/0003",
+    for path in ("/", "/api/studies", "/s/0", "/s/0/", "/s/0/api/study", "/s/0/api/trial/0003",
                  "/s/0/trial/0003/config.py", "/s/0/api/curves?t=0001,0002"):
         assert get(base + path)[0] == 200
     assert digest(root) == before

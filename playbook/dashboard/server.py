@@ -143,6 +143,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self._json(json.dumps(self.dashboard.index()).encode())
         if len(parts) == 2 and parts[0] == "static":
             return self._static(parts[1])
+        if len(parts) == 2 and parts[0] == "s" and self.dashboard.study(parts[1]) is not None:
+            return self._redirect(f"/s/{int(parts[1])}/")
         if len(parts) >= 3 and parts[0] == "s":
             root = self.dashboard.study(parts[1])
             if root is not None:
@@ -252,6 +254,7 @@ def safe_path(root: str, relative: str) -> str | None:
 
 PAGE = """<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>playbook dashboard</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="/static/dashboard.css">
 <script src="/static/plotly.min.js"></script>
 <script src="/static/dashboard.js" defer></script></head>
