@@ -8,8 +8,8 @@ file. Non-finite values (a diverged loss) are written as `null`, which keeps
 every line strict JSON; `read_metrics` and pandas read them back as NaN.
 TensorBoard events go to `workdir/tensorboard/` through clu's `metric_writers`
 when TensorFlow is installed, else through tensorboardX; W&B and MLflow get the
-same scalars when `PLAYBOOK_TRACKERS` asks for them (trackers.py). Only process 0 should
-write (`enabled=False` elsewhere). This module computes no metrics.
+same scalars when `PLAYBOOK_TRACKERS` asks for them (trackers.py). Only process
+0 should write (`enabled=False` elsewhere). This module computes no metrics.
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ each needs its extra (`pip install -e ".[wandb]"` / `".[mlflow]"`). A trial insi
 a study is logged with the study's name as the W&B group and as the MLflow
 experiment, under its trial id; a lone trial under its directory's name. The
 trackers' own settings apply as usual: W&B's `WANDB_PROJECT` (default
-`playbook`), `WANDB_MODE=offline`, `WANDB_DIR`; MLflow's `MLFLOW_TRACKING_URI`
+`playbook`), `WANDB_MODE=offline`, `WANDB_DIR` (default: the trial's directory,
+so an offline run stays with the study); MLflow's `MLFLOW_TRACKING_URI`
 (e.g. `file:/path/mlruns`). A resumed trial continues its W&B run (the run id
 is derived from the trial directory); MLflow starts a new run per attempt.
 The metrics writer calls these; the study directory stays the record.
@@ -82,7 +83,8 @@ class WandbTracker:
         run_id = hashlib.sha1(os.path.abspath(workdir).encode()).hexdigest()[:16]
         self._run = wandb.init(project=os.environ.get("WANDB_PROJECT", "playbook"),
                                group=group, name=run, id=run_id, resume="allow",
-                               job_type="trial", reinit="create_new")
+                               job_type="trial", reinit="create_new",
+                               dir=os.environ.get("WANDB_DIR") or workdir)
 
     def hparams(self, hparams: Mapping[str, Any]) -> None:
         self._run.config.update(dict(hparams), allow_val_change=True)
