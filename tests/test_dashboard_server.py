@@ -230,3 +230,14 @@ def test_a_missing_or_non_study_directory_is_one_line_and_exit_2(tmp_path, capsy
     assert len(err.splitlines()) == 1 and err.startswith("playbook: error: ")
     with pytest.raises(ConfigError, match="study.json"):
         server_lib.make_server(make(tmp_path), "127.0.0.1", 0)
+
+
+def test_a_study_just_created_is_served_with_empty_panels(tmp_path):
+    from playbook.dashboard import state
+
+    root = write_study(tmp_path / "study")
+    view = json.loads(json.dumps(state.study_view(root), allow_nan=False))
+    assert view["counts"]["total"] == 0
+    assert [p["label"] for p in view["progress"]] == ["optimizer=nesterov", "optimizer=adamw"]
+    assert all("error" not in f for f in view["figures"].values())
+    assert "no done trial yet" in view["comparison"]
