@@ -66,8 +66,9 @@ def test_a_group_equals_its_trials_run_alone_and_a_diverged_member_stops_alone(
     assert [r.status for r in grouped] == ["done", "diverged", "done"]
     assert grouped[1].steps < base.max_train_steps
     _assert_same(grouped, alone, wg, wa)
+    assert [r.trials_per_program for r in alone] == [1, 1, 1]
     for w in wg:  # each member has its own files, as if alone
-        assert result_lib.read(w) is not None
+        assert result_lib.read(w).trials_per_program == 3
         assert json.load(open(os.path.join(w, "config.json")))["learning_rate"] in (0.01, 100.0,
                                                                                     0.03)
     assert os.listdir(os.path.join(wg[0], "checkpoints"))
@@ -215,6 +216,9 @@ def test_a_study_with_trials_per_program_equals_the_sequential_study(root, tmp_p
         assert grouped[trial_id].status == record.status == "done"
         assert grouped[trial_id].objective == pytest.approx(record.objective, abs=1e-6)
         assert stores["3"].attempts(trial_id) == 1
+        # The K=3 study trained its trials three to a program, the sequential one alone.
+        assert [result_lib.read(stores[k].trial_dir(trial_id)).trials_per_program
+                for k in ("1", "3")] == [1, 3]
     # Trials of one optimizer share a program; the two optimizers do not.
     units = runner.make_units(stores["3"], sorted(grouped), 3, slots=1)
     assert [u.trial_ids for u in units] == [("0000", "0002", "0004"), ("0001", "0003", "0005")]

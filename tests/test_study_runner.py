@@ -3,6 +3,7 @@ concurrent runners, executors and status."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -37,6 +38,24 @@ def results(study_dir):
 def cli_study(*args, **kw):
     return subprocess.run([sys.executable, "-m", "playbook", "study", *args, "--no_progress"],
                           capture_output=True, text=True, timeout=600, **kw)
+
+
+def cli_study_pid(*args) -> tuple[subprocess.CompletedProcess, int]:
+    """`playbook study` in a subprocess: what it returned, and the pid of its runner."""
+    proc = subprocess.Popen([sys.executable, "-m", "playbook", "study", *args, "--no_progress"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = proc.communicate(timeout=600)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err), proc.pid
+
+
+def attempts(study_dir) -> dict[str, list[dict]]:
+    """trial id -> the records of attempts.jsonl (one per start of the trial)."""
+    store = StudyStore(study_dir)
+    out = {}
+    for trial_id in store.trial_ids():
+        with open(os.path.join(store.trial_dir(trial_id), "attempts.jsonl")) as f:
+            out[trial_id] = [json.loads(line) for line in f]
+    return out
 
 
 def test_study_runs_every_trial_once_and_a_second_run_reruns_nothing(study_file, tmp_path, capsys):
@@ -151,7 +170,11 @@ def test_seed_reruns_repeat_the_best_trials_with_new_seeds(study_file, tmp_path)
         original = read_json(os.path.join(store.trial_dir(trial["repeats"]), "trial.json"))
         assert trial["nuisance"] == original["nuisance"]
         assert trial["seed"] == original["seed"] + int(trial_id[-1])
-        assert read_json(os.path.join(store.trial_dir(trial_id), "result.json"))["status"]
+        # The new seed is the one the rerun trained with, and it trained to the end.
+        config = read_json(os.path.join(store.trial_dir(trial_id), "config.json"))
+        assert config["seed"] == trial["seed"]
+        result = read_json(os.path.join(store.trial_dir(trial_id), "result.json"))
+        assert result["status"] == "done" and result["steps"] == config["max_train_steps"]
     assert runner.rerun(store, spec, top=1, seeds=2) == []  # already there
 
 
@@ -180,25 +203,37 @@ def test_two_runners_on_one_study_split_trials_without_duplicates(study_file, tm
 
 def test_processes_executor_runs_trials_in_worker_processes(study_file, tmp_path):
     workdir = str(tmp_path / "study")
-    result = cli_study("--config", study_file(budget=1), "--workdir", workdir,
-                       "--executor", "processes", "--workers", "2")
+    result, runner_pid = cli_study_pid("--config", study_file(budget=1), "--workdir", workdir,
+                                       "--executor", "processes", "--workers", "2")
     assert result.returncode == 0, result.stderr[-2000:]
-    store = StudyStore(workdir)
-    pids = {json.loads(open(os.path.join(store.trial_dir(t), "attempts.jsonl")).readline())["pid"]
-            for t in store.trial_ids()}
-    assert len(results(workdir)) == 2 and os.getpid() not in pids
+    assert all(s in ("done", "diverged") for s, _, _ in results(workdir).values())
+    started = attempts(workdir)
+    assert sorted(started) == ["0000", "0001"]
+    for trial_id, records in started.items():
+        (record,) = records  # started once
+        # In a process that the runner started, not in the runner itself.
+        assert record["pid"] != runner_pid and record["ppid"] == runner_pid, (trial_id, record)
 
 
 @pytest.mark.slow
 def test_ray_executor_runs_the_study_on_a_local_cluster(study_file, tmp_path):
     pytest.importorskip("ray")
     workdir = str(tmp_path / "study")
-    result = cli_study("--config", study_file(budget=1), "--workdir", workdir,
-                       "--executor", "ray", "--workers", "2")
+    result, runner_pid = cli_study_pid("--config", study_file(budget=1), "--workdir", workdir,
+                                       "--executor", "ray", "--workers", "2")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "best trial per scientific value" in result.stdout
     assert all(s in ("done", "diverged") for s, _, _ in results(workdir).values())
-    assert len(results(workdir)) == 2
+    started = attempts(workdir)
+    assert sorted(started) == ["0000", "0001"]
+    tasks = set()
+    for trial_id, records in started.items():
+        (record,) = records
+        # Each unit is its own Ray task, run by a Ray worker process, not by the runner.
+        assert record["pid"] != runner_pid, (trial_id, record)
+        assert re.fullmatch(r"[0-9a-f]{16,}", record.get("ray_task", "")), (trial_id, record)
+        tasks.add(record["ray_task"])
+    assert len(tasks) == 2
 
 
 def test_bayesopt_continues_a_quasi_random_study_warm_started_from_its_trials(

@@ -7,7 +7,10 @@ Layout (everything in open formats; nothing is unpickled or executed on load):
     STUDY_DIR/trials/<id>/config.json    the trial's full resolved config
     STUDY_DIR/trials/<id>/result.json    written by the trial when it ends
     STUDY_DIR/trials/<id>/lock           held (flock) while a runner trains the trial
-    STUDY_DIR/trials/<id>/attempts.jsonl one line per start of the trial
+    STUDY_DIR/trials/<id>/attempts.jsonl one line per start of the trial: time, host, the
+                                         process (pid) and its parent (ppid: the runner,
+                                         for a worker process), and the Ray task id when
+                                         a Ray task started it
 
 A trial is claimed with an exclusive, non-blocking `flock` on its lock file, so
 two runners never train the same trial, and a runner killed mid-trial releases
@@ -24,6 +27,7 @@ import logging
 import os
 import re
 import socket
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -303,7 +307,11 @@ class StudyStore:
             return False
 
     def record_attempt(self, trial_id: str) -> None:
-        line = json.dumps({"time": time.time(), "host": socket.gethostname(), "pid": os.getpid()})
+        record = {"time": time.time(), "host": socket.gethostname(), "pid": os.getpid(),
+                  "ppid": os.getppid()}
+        if (task := _ray_task_id()) is not None:
+            record["ray_task"] = task
+        line = json.dumps(record)
         with open(os.path.join(self.trial_dir(trial_id), "attempts.jsonl"), "a") as f:
             f.write(line + "\n")
 
@@ -313,6 +321,18 @@ class StudyStore:
                 return sum(1 for line in f if line.strip())
         except OSError:
             return 0
+
+
+def _ray_task_id() -> str | None:
+    """The id of the Ray task this process runs, if it is a Ray worker (Ray is never
+    imported here: a process that runs Ray tasks has imported it already)."""
+    ray = sys.modules.get("ray")
+    if ray is None or not ray.is_initialized():
+        return None
+    context = ray.get_runtime_context()
+    if context.worker.mode != ray.WORKER_MODE:
+        return None
+    return context.get_task_id()
 
 
 def objective(result: dict, metric: str) -> float | None:

@@ -364,7 +364,7 @@ class _Group:
         initial = progs.init(init_rngs, hp)
         for trial, workdir in zip(trials, self.workdirs):
             loop.write_config(trial.config, workdir)
-        runs = [loop._Run(t, w, self.started, progress=False)
+        runs = [loop._Run(t, w, self.started, progress=False, trials_per_program=k)
                 for t, w in zip(trials, self.workdirs)]
         results: list[TrialResult | None] = [None] * k
         try:

@@ -432,8 +432,9 @@ class _Run:
     """The mutable side of one training run: writers, checkpoints, best so far, timing."""
 
     def __init__(self, trial: Trial, workdir: str, started: float | None = None,
-                 progress: bool = True):
+                 progress: bool = True, trials_per_program: int = 1):
         self.trial, self.workdir = trial, workdir
+        self.trials_per_program = trials_per_program
         main = sharding.is_main_process()
         self.ckpts = Checkpoints(workdir, trial.metric, trial.goal, trial.keep_best)
         self.writer = metrics_lib.MetricsWriter(workdir, enabled=main)
@@ -587,7 +588,7 @@ class _Run:
             steps=self.step if status != "done" else self.trial.max_train_steps,
             max_train_steps=self.trial.max_train_steps, metric=self.trial.metric,
             goal=self.trial.goal, throughput=self._throughput(), best_checkpoint=path,
-            error=error)
+            error=error, trials_per_program=self.trials_per_program)
 
     def _throughput(self) -> Throughput:
         # Steady state: the first interval of a run includes compilation.

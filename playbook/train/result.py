@@ -50,6 +50,9 @@ class TrialResult:
     throughput: Throughput = Throughput()
     best_checkpoint: str | None = None
     error: str | None = None  # traceback of a failed trial
+    # Trials that shared one compiled program in the run that produced the result
+    # (playbook.train.batched; 1: trained alone). Its throughput is per trial of that program.
+    trials_per_program: int = 1
 
     def __post_init__(self):
         if self.status not in STATUSES:
@@ -79,6 +82,7 @@ class TrialResult:
         d["throughput"] = Throughput(**(_nan_for_none(d.get("throughput")) or {}))
         for key in ("steps", "max_train_steps"):
             d[key] = int(d.get(key) or 0)
+        d["trials_per_program"] = int(d.get("trials_per_program") or 1)
         d.setdefault("best_step", None)
         d.setdefault("metric", "")
         d.setdefault("goal", "")
