@@ -62,6 +62,30 @@ def test_a_difference_beyond_twice_the_pooled_rerun_std_is_real(tmp_path):
     assert "exceeds 2 x the pooled trial std" in comparison.sentence()
 
 
+SPREAD = 0.01  # each side: its best trial at m and reruns at m - SPREAD, m + SPREAD,
+# so mean m, std SPREAD (ddof 1), and the pooled std of both sides is SPREAD.
+
+
+@pytest.mark.parametrize("goal", ["minimize", "maximize"])
+@pytest.mark.parametrize("improvement, verdict", [
+    (2.1 * SPREAD, "better"), (1.9 * SPREAD, "within_noise"),
+    (-1.9 * SPREAD, "within_noise"), (-2.1 * SPREAD, "worse")])
+def test_the_verdict_turns_at_twice_the_pooled_rerun_std_on_both_sides(tmp_path, goal,
+                                                                       improvement, verdict):
+    sign = 1 if goal == "maximize" else -1
+    base, value = 0.5, 0.5 + sign * improvement
+    root = _study(tmp_path, adamw=base, nesterov=value, goal=goal,
+                  adamw_reruns=[base - SPREAD, base + SPREAD],
+                  nesterov_reruns=[value - SPREAD, value + SPREAD])
+    comparison = _compare(root)["optimizer=nesterov"]
+    assert comparison.std == pytest.approx(SPREAD)
+    assert comparison.difference == pytest.approx(improvement)
+    assert comparison.verdict == verdict
+    expected = {"better": "a real improvement", "worse": "a real degradation",
+                "within_noise": "not distinguishable from noise"}[verdict]
+    assert comparison.sentence().endswith(expected)
+
+
 def test_a_difference_within_the_rerun_spread_is_noise(tmp_path):
     root = _study(tmp_path, adamw=0.21, nesterov=0.20, adamw_reruns=[0.25, 0.18],
                   nesterov_reruns=[0.24, 0.17])
