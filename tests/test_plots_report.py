@@ -95,8 +95,20 @@ def test_isolation_plot_has_error_bars_from_the_reruns(study):
     (ax,) = analysis.isolation_plot(study).axes
     assert [t.get_text() for t in ax.get_xticklabels()] == [
         "optimizer=nesterov", "optimizer=adamw\n(baseline)"]
-    caps = [line for line in ax.lines if line.get_marker() == "_"]
-    assert caps  # error bar caps are drawn
+    # The fixture's best trials and their three reruns, written independently of the plot.
+    runs = {0: [0.3, 0.296, 0.3, 0.304], 1: [0.25, 0.246, 0.25, 0.254]}
+    bars = {}
+    for container in ax.containers:  # one error bar per scientific value, with two caps
+        (bar,) = container.lines[2]
+        (segment,) = bar.get_segments()
+        bars[segment[0][0]] = sorted(segment[:, 1])
+        assert len(container.lines[1]) == 2
+    assert sorted(bars) == [0, 1]
+    for x, values in runs.items():
+        low, high = bars[x]
+        # The marker at the mean of the runs, the bar one std (ddof 1) either side of it.
+        assert (low + high) / 2 == pytest.approx(np.mean(values))
+        assert (high - low) / 2 == pytest.approx(np.std(values, ddof=1))
     texts = " ".join(t.get_text() for t in ax.texts)
     assert "n=4" in texts                                 # best trial + 3 reruns
 
