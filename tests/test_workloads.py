@@ -139,10 +139,20 @@ def test_digits_splits_partition_the_dataset_scaled_to_unit_range():
 
 
 def test_digits_test_split_does_not_depend_on_data_seed():
-    a = workloads.get("digits").load(_config("digits", seed=0))
-    b = workloads.get("digits").load(_config("digits", seed=5, num_valid=200))
-    np.testing.assert_array_equal(a.test.inputs, b.test.inputs)
-    assert len(b.valid) == 200 and _rows(a.valid.inputs) != _rows(b.valid.inputs[:200])
+    digits = workloads.get("digits")
+    a = digits.load(_config("digits", seed=0))
+    b = digits.load(_config("digits", seed=5))
+    c = digits.load(_config("digits", seed=5, num_valid=200))
+    for other in (b, c):  # the same test examples, in the same order, whatever the seed
+        np.testing.assert_array_equal(a.test.inputs, other.test.inputs)
+        np.testing.assert_array_equal(a.test.labels, other.test.labels)
+    # Validation: 300 examples at either seed, but other ones; the same ones at the same seed.
+    assert len(a.valid) == len(b.valid) == 300 and len(c.valid) == 200
+    assert _rows(a.valid.inputs) != _rows(b.valid.inputs)
+    assert _rows(b.valid.inputs) == _rows(digits.load(_config("digits", seed=5)).valid.inputs)
+    # Train and validation together are the same examples at every seed and size.
+    assert _rows(a.train.inputs, a.valid.inputs) == _rows(b.train.inputs, b.valid.inputs) == \
+        _rows(c.train.inputs, c.valid.inputs)
 
 
 def test_unknown_workload_error_lists_known_workloads():
