@@ -3,6 +3,8 @@ and every model maps a batch to logits [batch, num_classes]."""
 
 from __future__ import annotations
 
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -49,9 +51,27 @@ def test_cnn1d_deeper_than_the_input_is_long_still_works():
     assert logits.shape == (3, 10) and bool(jnp.all(jnp.isfinite(logits)))
 
 
-def test_cnn1d_defaults_fill_unset_keys():
+def _documented_defaults(model_name: str) -> dict[str, str]:
+    """`key (..., default VALUE)` of `model_name`'s entry in playbook.models' docstring."""
+    entry = re.search(rf"^  {model_name}:(.*?)(?=^  \S)", models.__doc__, re.M | re.S).group(1)
+    return dict(re.findall(r"(\w+) \([^()]*?default (\w+)\)", " ".join(entry.split())))
+
+
+def test_cnn1d_defaults_are_the_documented_ones_and_size_the_documented_layers():
+    documented = _documented_defaults("cnn1d")
+    assert set(documented) == {"channels", "depth", "kernel_size", "width", "activation",
+                               "dropout"}
     model = models.build(ConfigDict(dict(name="cnn1d")), num_classes=10)
-    assert (model.channels, model.depth, model.kernel_size, model.width) == (32, 2, 5, 128)
+    for key, value in documented.items():
+        assert str(getattr(model, key)).removesuffix(".0") == value, key
+    defaults = {k: int(v) for k, v in documented.items() if v.isdigit()}
+    params, _ = _init_apply(model, jnp.ones((1, 40)))  # MNIST-1D: 40 samples, one channel
+    # Counted from the documented layers: `depth` convolutions of `kernel_size` (weights and
+    # a bias per output channel), each followed by a stride-2 pool (40 -> 20 -> 10), the
+    # flattened features into a dense head of `width`, then the logits.
+    c, k, w = defaults["channels"], defaults["kernel_size"], defaults["width"]
+    expected = (k * 1 + 1) * c + (k * c + 1) * c + (10 * c + 1) * w + (w + 1) * 10
+    assert sum(x.size for x in jax.tree.leaves(params)) == expected == 47_722
 
 
 def test_dropout_is_active_only_in_training():
