@@ -9,15 +9,16 @@ import os
 import shutil
 
 import pytest
+from extra_modules import require
 from study_templates import two_optimizer_study
 
 from playbook import analysis
 from playbook import config as config_lib
 from playbook.study.store import StudyStore, read_json
 
-nbformat = pytest.importorskip("nbformat")
-nbclient = pytest.importorskip("nbclient")
-pytest.importorskip("ipykernel")
+nbformat = require("nbformat", "dev")
+nbclient = require("nbclient", "dev")
+require("ipykernel", "dev")
 
 BUDGET = 2  # trials per scientific value: fewer than the two nuisance dimensions need
 

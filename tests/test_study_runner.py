@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+from extra_modules import require
 from study_templates import two_optimizer_study
 
 from playbook import cli
@@ -217,7 +218,7 @@ def test_processes_executor_runs_trials_in_worker_processes(study_file, tmp_path
 
 @pytest.mark.slow
 def test_ray_executor_runs_the_study_on_a_local_cluster(study_file, tmp_path):
-    pytest.importorskip("ray")
+    require("ray", "ray")
     workdir = str(tmp_path / "study")
     result, runner_pid = cli_study_pid("--config", study_file(budget=1), "--workdir", workdir,
                                        "--executor", "ray", "--workers", "2")

@@ -3,19 +3,20 @@ random records with each dataset's real features, no download): cifar10,
 imagenet2012 and lm1b load through their workloads, preprocess to the model's
 shapes, and give the same batches for the same (seed, step); a dataset that is
 not prepared is a ConfigError saying how to prepare it. Skipped without
-tensorflow-datasets (the `tfds` extra)."""
+tensorflow-datasets (the `tfds` extra), except in CI, which installs it."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from extra_modules import require
 from ml_collections import ConfigDict
 
 from playbook import workloads
 from playbook.errors import ConfigError
 from playbook.train import loop
 
-tfds = pytest.importorskip("tensorflow_datasets")
+tfds = require("tensorflow_datasets", "tfds")
 
 
 def _config(workload: str, **data) -> ConfigDict:

@@ -25,6 +25,7 @@ import uuid
 from unittest import mock
 
 import pytest
+from extra_modules import require
 
 from playbook import cli
 from playbook.analysis.load import load_study
@@ -274,7 +275,7 @@ def test_real_full_disk_stops_the_study_and_freeing_space_finishes_it(reference,
 def test_ray_executor_stops_on_a_full_disk_and_leaves_a_lost_worker_s_trial_pending():
     """A storage fault in a Ray task is raised, not retried (it would fail again, forever);
     a crashed worker's trial is pending, to be resumed."""
-    ray_exceptions = pytest.importorskip("ray.exceptions")
+    ray_exceptions = require("ray.exceptions", "ray")
     full = ray_exceptions.RayTaskError(
         "_run", "Traceback ...\nOSError: [Errno 28] No space left on device: '/s/trials/0001'",
         OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "/s/trials/0001/metrics.jsonl"))
