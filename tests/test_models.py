@@ -21,10 +21,20 @@ def _init_apply(model, x):
     return params, jax.jit(model.apply)(params, x)
 
 
-def test_mlp_maps_a_batch_to_logits():
+def test_mlp_maps_a_batch_to_logits_as_depth_relu_layers_of_width_then_a_linear_one():
     model = models.build(ConfigDict(dict(name="mlp", width=16, depth=2)), num_classes=10)
-    _, logits = _init_apply(model, jnp.ones((5, 40)))
+    x = np.random.default_rng(0).normal(size=(5, 40)).astype(np.float32)
+    variables, logits = _init_apply(model, jnp.asarray(x))
     assert logits.shape == (5, 10)
+    # The same function in numpy, from the initialised weights: x W + b, relu, twice; then
+    # the logits layer.
+    layers = [variables["params"][f"Dense_{i}"] for i in range(3)]
+    assert [w["kernel"].shape for w in layers] == [(40, 16), (16, 16), (16, 10)]
+    h = x
+    for layer in layers[:2]:
+        h = np.maximum(h @ np.asarray(layer["kernel"]) + np.asarray(layer["bias"]), 0.0)
+    expected = h @ np.asarray(layers[2]["kernel"]) + np.asarray(layers[2]["bias"])
+    np.testing.assert_allclose(logits, expected, rtol=1e-5, atol=1e-5)
 
 
 def test_cnn1d_adds_a_channel_axis_to_two_dimensional_inputs():
