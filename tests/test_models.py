@@ -57,8 +57,10 @@ def test_cnn1d_accepts_inputs_that_already_have_channels():
 
 def test_cnn1d_deeper_than_the_input_is_long_still_works():
     cfg = ConfigDict(dict(name="cnn1d", channels=4, depth=5, kernel_size=3, width=8))
-    _, logits = _init_apply(models.build(cfg, num_classes=10), jnp.ones((3, 5)))
+    params, logits = _init_apply(models.build(cfg, num_classes=10), jnp.ones((3, 5)))
     assert logits.shape == (3, 10) and bool(jnp.all(jnp.isfinite(logits)))
+    # Pools round up: 5 -> 3 -> 2 -> 1 -> 1 -> 1, so the head sees one position's 4 channels.
+    assert params["params"]["Dense_0"]["kernel"].shape == (1 * 4, 8)
 
 
 def _documented_defaults(model_name: str) -> dict[str, str]:
