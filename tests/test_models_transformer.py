@@ -66,3 +66,19 @@ def test_learns_next_token_transitions_of_a_markov_chain():
     assert losses[0] > np.log(15) - 0.5  # about uniform at the start
     assert losses[-1] < 0.5 * losses[0]
     assert accuracy > 0.6  # the chain follows its successor with probability 0.9
+
+
+def test_defaults_are_the_transformer_base_model_and_count_its_parameters():
+    # Vaswani et al. 2017, Table 3, "base": d_model 512, N 6 layers, h 8 heads, d_ff 2048.
+    d, n, h, d_ff = 512, 6, 8, 2048
+    vocab, max_len = 256, 512  # bytes; positions of the default max_len
+    model = models.build(ConfigDict(dict(name="transformer_lm")), num_classes=vocab)
+    assert (model.width, model.depth, model.num_heads, model.mlp_dim) == (d, n, h, d_ff)
+    variables = jax.eval_shape(lambda x: model.init(jax.random.key(0), x),
+                               jax.ShapeDtypeStruct((1, 8), jnp.int32))
+    count = sum(x.size for x in jax.tree.leaves(variables["params"]))
+    # Per pre-LayerNorm block: Q, K, V and output projections with biases, the two MLP
+    # layers with biases, two LayerNorms (scale and bias). Plus token embeddings (tied to the
+    # output layer, so counted once), learned positions and the final LayerNorm.
+    block = 4 * (d * d + d) + (d * d_ff + d_ff) + (d_ff * d + d) + 2 * 2 * d
+    assert count == vocab * d + max_len * d + n * block + 2 * d
