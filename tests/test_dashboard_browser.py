@@ -17,13 +17,14 @@ import threading
 import numpy as np
 import pytest
 from dashboard_studies import XSS, finish, hostile_study
+from extra_modules import require
 from test_analysis_load import NUISANCE as LR_WD
 from test_analysis_load import write_study, write_trial
 
 from playbook.analysis import commands
 from playbook.dashboard import server as server_lib
 
-playwright = pytest.importorskip("playwright.sync_api")
+playwright = require("playwright.sync_api", "dev")
 CHROMIUM = next((p for p in ("/usr/bin/chromium", shutil.which("chromium") or "",
                              shutil.which("chromium-browser") or "") if p and os.path.exists(p)),
                 None)

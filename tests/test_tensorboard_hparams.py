@@ -4,13 +4,14 @@ plugin code: every trial is a session with its hyperparameters and the study met
 import os
 
 import pytest
+from extra_modules import require
 from study_templates import BASELINE
 
 from playbook import config as config_lib
 from playbook.train import loop
 from playbook.train import result as result_lib
 
-hparams_plugin = pytest.importorskip("tensorboard.plugins.hparams")
+hparams_plugin = require("tensorboard.plugins.hparams", "dev")
 from tensorboard import context  # noqa: E402 - only where tensorboard is installed
 from tensorboard.backend.event_processing import (  # noqa: E402
     data_provider,
