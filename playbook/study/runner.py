@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from playbook import config as config_lib
-from playbook import designers
+from playbook import designers, external
 from playbook.errors import ConfigError, storage_fault
 from playbook.study.spec import StudySpec, Trial
 from playbook.study.store import FINISHED, StudyStore, TrialRecord, read_json, write_json_atomic
@@ -187,16 +187,20 @@ class Unit:
     `size` is how many share one compiled program (`playbook.train.batched`),
     or 'auto' (decided in the worker, which sees the device). `compilation_cache`
     is a directory for JAX's persistent compilation cache, or None.
+    `import_paths`: directories the worker adds to `sys.path` to import the
+    study's own trainer or workload class (`external.search_paths`).
     """
 
     trial_ids: tuple[str, ...]
     size: int | str = 1
     compilation_cache: str | None = None
+    import_paths: tuple[str, ...] = ()
 
 
 def run_unit(study_dir: str, unit: Unit) -> dict[str, str]:
     """Trains `unit`'s trials in this process; returns {trial id: status}. The executors
     call only this (and it only `run_trial` or `run_group`)."""
+    external.add_search_paths(unit.import_paths)
     if unit.compilation_cache:
         from playbook.train import loop
 
@@ -344,7 +348,8 @@ def run(store: StudyStore, spec: StudySpec, executor, *,
             todo = [r.trial_id for r in pending(store, spec)]
         if not todo:
             break
-        units = make_units(store, todo, trials_per_program, executor.slots, compilation_cache)
+        units = make_units(store, todo, trials_per_program, executor.slots, compilation_cache,
+                           import_paths(spec))
         ran = executor.map(store.root, units, on_update)
         statuses.update(ran)
         if all(status == "busy" for status in ran.values()):
@@ -354,27 +359,37 @@ def run(store: StudyStore, spec: StudySpec, executor, *,
 
 
 def make_units(store: StudyStore, trial_ids: Sequence[str], trials_per_program: int | str,
-               slots: int, compilation_cache: str | None = None) -> list[Unit]:
+               slots: int, compilation_cache: str | None = None,
+               import_paths: tuple[str, ...] = ()) -> list[Unit]:
     """`trial_ids` as executor units: one trial each, or groups of one program structure
     (in trial order), each at most `trials_per_program` and at most an even share of
-    the group over `slots` workers, so that every worker gets work."""
+    the group over `slots` workers, so that every worker gets work. Trials that
+    cannot share a program (an external trainer's) are units of their own."""
     if trials_per_program == 1:
-        return [Unit((t,), 1, compilation_cache) for t in trial_ids]
+        return [Unit((t,), 1, compilation_cache, import_paths) for t in trial_ids]
     from playbook.train.batched import AUTO_ACCELERATOR_MAX, group_key
 
     groups: dict[str, list[str]] = {}
     for trial_id in trial_ids:
         config = read_json(os.path.join(store.trial_dir(trial_id), "config.json")) or {}
-        groups.setdefault(group_key(config) if config else f"<unreadable {trial_id}>",
-                          []).append(trial_id)
+        key = group_key(config) if config else f"<unreadable {trial_id}>"
+        groups.setdefault(key if key is not None else f"<alone {trial_id}>", []).append(trial_id)
     cap = AUTO_ACCELERATOR_MAX if trials_per_program == "auto" else int(trials_per_program)
     units = []
     for members in groups.values():
         share = min(cap, -(-len(members) // max(1, slots)))
         for start in range(0, len(members), share):
             units.append(Unit(tuple(members[start:start + share]), trials_per_program,
-                              compilation_cache))
+                              compilation_cache, import_paths))
     return units
+
+
+def import_paths(spec: StudySpec) -> tuple[str, ...]:
+    """Where this process found the study's own trainers or workload classes (every
+    scientific value's), for workers to import them from the same place."""
+    refs = {ref for scientific in spec.scientific_values()
+            for ref in external.references(config_lib.with_values(spec.baseline, scientific))}
+    return external.search_paths(sorted(refs))
 
 
 def rerun(store: StudyStore, spec: StudySpec, top: int, seeds: int) -> list[str]:

@@ -15,6 +15,7 @@ beyond loading the baseline config file and trains nothing.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import itertools
 import os
@@ -24,7 +25,7 @@ from typing import Any
 from ml_collections import ConfigDict
 
 from playbook import config as config_lib
-from playbook import designers
+from playbook import designers, external
 from playbook import search as hp
 from playbook.errors import ConfigError, closest
 
@@ -196,8 +197,15 @@ class StudySpec:
             seed=_parse_seed(study.get("seed", 0)),
         )
         designers.create(spec.designer, 0, 0)  # Unknown designer names fail here.
-        metric, goal = _resolve_metric(baseline, _parse_str("metric", study.get("metric", "")),
-                                       _parse_str("goal", study.get("goal", "")))
+        metric, goal = (_parse_str("metric", study.get("metric", "")),
+                        _parse_str("goal", study.get("goal", "")))
+        if external.trainer_of(baseline):
+            metric, goal = _resolve_trainer_metric(baseline, metric, goal)
+            # Each trial's trainer reads them from its config (external_trainer).
+            spec = dataclasses.replace(spec, baseline=_with_keys(
+                baseline, {"metric": metric, external.GOAL_KEY: goal}))
+        else:
+            metric, goal = _resolve_metric(baseline, metric, goal)
         spec = dataclasses.replace(spec, metric=metric, goal=goal)
         spec._check_conditions()
         spec._check_trainable()
@@ -310,8 +318,12 @@ class StudySpec:
         dim = len(self.dimensions)
         points = [[0.0] * dim, [0.5] * dim, [1.0] * dim]
         for trial in self.trials(points):
+            config = self.trial_config(trial)
+            if external.trainer_of(config):  # its own code: only its reference can be checked
+                external.load_trainer(external.trainer_of(config))
+                continue
             try:
-                checks.check(self.trial_config(trial))
+                checks.check(config)
             except ConfigError as e:
                 where = " ".join(f"{k}={v!r}" for k, v in {**trial.scientific,
                                                            **trial.nuisance}.items())
@@ -494,6 +506,27 @@ def _resolve_metric(baseline: ConfigDict, metric: str, goal: str) -> tuple[str, 
         raise ConfigError(f"goal '{goal}' contradicts metric '{metric}', which workload "
                           f"'{workload.name}' defines to {expected}; drop 'goal' or use '{expected}'")
     return metric, expected
+
+
+def _resolve_trainer_metric(baseline: ConfigDict, metric: str, goal: str) -> tuple[str, str]:
+    """An external trainer's metric (the study's, else the baseline's `metric`: any name
+    it logs) and its goal (`external.trainer_metric_goal`)."""
+    metric = metric or str(baseline.get("metric", "") or "")
+    if not metric:
+        raise ConfigError(f"the study of trainer '{external.trainer_of(baseline)}' needs a "
+                          f"metric: the name of one it logs, e.g. metric='eval_accuracy' in the "
+                          f"study or the baseline")
+    return metric, external.trainer_metric_goal(metric, goal,
+                                                baseline.get(external.GOAL_KEY, ""))
+
+
+def _with_keys(config: ConfigDict, values: Mapping[str, Any]) -> ConfigDict:
+    """A copy of `config` with top-level `values` set, added where missing."""
+    out = copy.deepcopy(config)
+    with out.unlocked():
+        for key, value in values.items():
+            out[key] = value
+    return out
 
 
 def _context(baseline: ConfigDict, scientific: Mapping[str, Any]) -> dict[str, Any]:

@@ -37,6 +37,7 @@ import numpy as np
 from ml_collections import ConfigDict
 
 from playbook import config as config_lib
+from playbook import external
 from playbook.data import batching
 from playbook.errors import ConfigError, storage_fault
 from playbook.train import loop, optimizers, sharding
@@ -64,13 +65,16 @@ AUTO_MEMORY_FRACTION = 0.5
 _AUTO: dict[tuple, int] = {}
 
 
-def group_key(config: Mapping[str, Any] | ConfigDict) -> str:
-    """A string equal for two trial configs exactly when they can train in one program.
+def group_key(config: Mapping[str, Any] | ConfigDict) -> str | None:
+    """A string equal for two trial configs exactly when they can train in one program,
+    or None for a config that trains alone (its own `trainer`'s trials).
 
     Pure Python on the config (no JAX, no data): the study runner groups pending
     trials by it. Everything but `PER_TRIAL_KEYS` must match, and gradient
     clipping must be on in both or off in both (it changes the program).
     """
+    if external.trainer_of(config):
+        return None
     flat = config_lib.flatten(config_lib.to_dict(config) if isinstance(config, ConfigDict)
                               else config)
     fixed = {k: v for k, v in flat.items() if k not in PER_TRIAL_KEYS}
@@ -337,7 +341,10 @@ class _CannotGroup(Exception):
 
 class _Group:
     def __init__(self, configs: Sequence[ConfigDict], workdirs: Sequence[str], started: float):
-        if len({group_key(c) for c in configs}) > 1:
+        keys = {group_key(c) for c in configs}
+        if None in keys:
+            raise _CannotGroup("trials of an external trainer train one by one")
+        if len(keys) > 1:
             raise _CannotGroup("their configs differ in more than scalar hyperparameters")
         sharding.initialize_distributed(bool(configs[0].get("distributed", False)))
         try:

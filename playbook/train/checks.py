@@ -13,7 +13,7 @@ import math
 from ml_collections import ConfigDict
 
 from playbook import config as config_lib
-from playbook import models, workloads
+from playbook import external, models, workloads
 from playbook.errors import ConfigError
 from playbook.train import optimizers
 
@@ -39,7 +39,8 @@ def check(config: ConfigDict) -> None:
             if not 0.0 <= value < 1.0:
                 raise ConfigError(f"{key}={value!r} must be in [0, 1)")
     optimizers.create(config)
-    models.build(config_lib.get(config, "model"), num_classes=2)
+    if not external.is_reference(workload.name):  # an external workload builds its own model
+        models.build(config_lib.get(config, "model"), num_classes=2)
     metric = config.get("metric", None)
     if metric:
         valid = [f"valid/{m}" for m in workload.metric_goals]

@@ -61,11 +61,11 @@ from flax import linen as nn
 from ml_collections import ConfigDict
 
 from playbook import config as config_lib
-from playbook import workloads
+from playbook import external, workloads
 from playbook.data import batching
 from playbook.errors import ConfigError, closest, storage_fault
+from playbook.train import divergence, optimizers, sharding
 from playbook.train import metrics as metrics_lib
-from playbook.train import optimizers, sharding
 from playbook.train import result as result_lib
 from playbook.train.checkpoints import Checkpoints
 from playbook.train.result import Throughput, TrialResult
@@ -73,7 +73,7 @@ from playbook.train.result import Throughput, TrialResult
 # Measured by benchmarks/steps_per_dispatch.py on a 2-core CPU (see its docstring):
 # fusing 32 steps doubles an MLP's steps/s; a CNN on XLA:CPU is ~8x slower in a loop.
 DEFAULT_STEPS_PER_DISPATCH = 32
-DEFAULT_DIVERGENCE_FACTOR = 10.0
+DEFAULT_DIVERGENCE_FACTOR = divergence.DEFAULT_FACTOR
 CONFIG_FILE = "config.json"
 ERROR_FILE = "error.txt"
 
@@ -385,7 +385,13 @@ def train_and_evaluate(config: ConfigDict, workdir: str | os.PathLike,
 
     Idempotent: a workdir whose result.json says done or diverged is returned
     as it is. See the module docstring for what is raised and what is recorded.
+    A config naming a `trainer` is trained by that function instead
+    (`playbook.train.external_trainer`).
     """
+    if external.trainer_of(config):
+        from playbook.train import external_trainer
+
+        return external_trainer.train_and_evaluate(config, workdir)
     started = time.perf_counter()
     workdir = os.path.abspath(os.fspath(workdir))  # orbax needs absolute paths
     previous = result_lib.read(workdir)
@@ -552,7 +558,7 @@ class _Run:
                   "train/examples_per_second": steps * self.trial.batch_size / seconds}
         self.step, self._mark = step, now
         self.progress.update(step, record["train/loss"])
-        diverged = self._diverged(values, record["train/loss"])
+        diverged = self._diverged(values)
         if evaluation is not None and not diverged:
             valid, state = evaluation()
             record.update(valid)
@@ -566,12 +572,10 @@ class _Run:
                         record["train/loss"])
         return diverged
 
-    def _diverged(self, values: Mapping[str, np.ndarray], loss: float) -> bool:
+    def _diverged(self, values: Mapping[str, np.ndarray]) -> bool:
         # big_vision: check loss and gradient norms for finiteness at every log step.
-        if not (np.all(np.isfinite(values["loss"])) and np.all(np.isfinite(values["grad_norm"]))):
-            return True
-        factor, initial = self.trial.divergence_factor, float(values["initial_loss"][-1])
-        return factor > 0 and loss > factor * initial
+        return divergence.diverged(values["loss"], float(values["initial_loss"][-1]),
+                                   self.trial.divergence_factor, values["grad_norm"])
 
     def result(self, status: str, error: str | None = None) -> TrialResult:
         self.ckpts.wait()

@@ -96,14 +96,20 @@ class TrialResult:
 def write(workdir: str | os.PathLike, result: TrialResult) -> str:
     """Writes `workdir/result.json` atomically (a temporary file, then `os.replace`)."""
     path = os.path.join(os.fspath(workdir), RESULT_FILE)
+    write_atomic(path, result.to_json() + "\n")
+    return path
+
+
+def write_atomic(path: str, text: str) -> None:
+    """Writes `text` to `path` through a temporary file and `os.replace`: a reader
+    sees the old file or the new one, never part of one."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = f"{path}.tmp-{os.getpid()}"
     with open(tmp, "w", encoding="utf-8") as f:
-        f.write(result.to_json() + "\n")
+        f.write(text)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
-    return path
 
 
 def read(workdir: str | os.PathLike) -> TrialResult | None:

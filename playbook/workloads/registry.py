@@ -1,9 +1,12 @@
-"""Workloads registered by name. Unknown names are a ConfigError listing the known ones."""
+"""Workloads registered by name, or named by reference to a class outside the package
+(`"package.module:ClassName"`, loaded and checked by `playbook.external`). Unknown
+names are a ConfigError listing the known ones."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from playbook import external
 from playbook.errors import ConfigError, closest
 
 _REGISTRY: dict[str, Callable[[], object]] = {}
@@ -20,10 +23,13 @@ def register(name: str):
 
 
 def get(name: str):
-    """An instance of the workload registered as `name`."""
+    """An instance of the workload registered as `name`, or of the class `name` refers to."""
+    if name not in _REGISTRY and external.is_reference(name):
+        return external.load_workload(name)
     if name not in _REGISTRY:
         raise ConfigError(f"unknown workload '{name}'{closest(name, _REGISTRY)}; "
-                          f"known workloads: {', '.join(sorted(_REGISTRY))}")
+                          f"known workloads: {', '.join(sorted(_REGISTRY))}, or your own class as "
+                          f"'package.module:ClassName'")
     return _REGISTRY[name]()
 
 

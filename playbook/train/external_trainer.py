@@ -1,0 +1,178 @@
+"""One trial trained by the user's own function: `trainer = "package.module:function"`.
+
+The function is called once, as `function(config, workdir)` with the trial's
+ConfigDict and `TRIAL_DIR/workdir` (the Flax examples' `train_and_evaluate`
+signature); it trains however it likes and writes whatever it likes there.
+Its curves are then read (`playbook.train.curves`: what it returned, its
+TensorBoard event files, its metrics.jsonl) and the trial directory gets the
+same files as playbook's own loop writes: `metrics.jsonl` (the training loss
+also under `train/loss`, which the plots and findings read), `result.json`
+and, for a failed trial, `error.txt`. So every analysis works as it does for
+built-in workloads.
+
+Outcome. The trial is `failed` when the function raises (its traceback is
+kept) or when the study's metric is in none of the curves (the message names
+the metrics that were found); `diverged` when the training loss, or the
+metric itself, stops being finite or the loss explodes
+(`playbook.train.divergence`, at the first logged step where it does); else
+`done`, with its best step chosen retrospectively by the metric. A trial
+whose result.json says done or diverged is returned as it is.
+
+Resume. playbook calls the function again, with the same workdir, for a
+trial that was interrupted; a function that restores its latest checkpoint
+from its workdir (the Flax examples do, through orbax) continues where it
+stopped, and a rewritten step's later value counts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import traceback
+from typing import Any
+
+from ml_collections import ConfigDict
+
+from playbook import config as config_lib
+from playbook import external
+from playbook.errors import ConfigError, storage_fault
+from playbook.train import curves as curves_lib
+from playbook.train import divergence
+from playbook.train import metrics as metrics_lib
+from playbook.train import result as result_lib
+from playbook.train.result import TrialResult
+
+WORKDIR = "workdir"  # the function's own directory inside the trial directory
+CONFIG_FILE = "config.json"
+ERROR_FILE = "error.txt"
+# Config keys that give a trial's length, when the config has one.
+LENGTH_KEYS = ("max_train_steps", "num_train_steps")
+
+log = logging.getLogger(__name__)
+
+
+def train_and_evaluate(config: ConfigDict, trial_dir: str | os.PathLike) -> TrialResult:
+    """Runs the config's trainer for one trial in `trial_dir` and records its result.
+
+    A ConfigError (the trainer cannot be imported) propagates; anything the
+    trainer raises is a failed result, returned.
+    """
+    trial_dir = os.path.abspath(os.fspath(trial_dir))
+    previous = result_lib.read(trial_dir)
+    if previous is not None and previous.status in result_lib.FINISHED:
+        return previous
+    reference = external.trainer_of(config)
+    trainer = external.load_trainer(reference)
+    metric, goal = metric_and_goal(config)
+    workdir = os.path.join(trial_dir, WORKDIR)
+    os.makedirs(workdir, exist_ok=True)
+    result_lib.write_atomic(os.path.join(trial_dir, CONFIG_FILE),
+                            json.dumps(config_lib.to_dict(config), indent=1, sort_keys=True))
+    returned, error = None, None
+    try:
+        returned = trainer(config, workdir)
+    except Exception as e:  # noqa: BLE001 - a failed trial is a result (module docstring).
+        if storage_fault(e) is not None:
+            raise  # A full or read-only disk is not the trial's failure: it stays unfinished.
+        error = traceback.format_exc()
+        log.error("trainer %s failed in %s:\n%s", reference, workdir, error)
+    found = curves_lib.collect(returned, workdir, last_step=_length(config))
+    write_metrics(trial_dir, found, curves_lib.train_loss_name(found, _loss_key(config)))
+    result = outcome(found, config, metric, goal, error, workdir)
+    if result.status == "failed":
+        result_lib.write_atomic(os.path.join(trial_dir, ERROR_FILE), result.error + "\n")
+    result_lib.write(trial_dir, result)
+    return result
+
+
+def metric_and_goal(config: ConfigDict) -> tuple[str, str]:
+    """The trial's selection metric and its goal (see `external.trainer_metric_goal`)."""
+    metric = str(config.get("metric", "") or "")
+    if not metric:
+        raise ConfigError("a trainer's config needs 'metric', the name of the metric its "
+                          "trainer logs to select trials by (e.g. metric='eval_accuracy'), "
+                          "or the study's metric=...")
+    return metric, external.trainer_metric_goal(metric, "", config.get(external.GOAL_KEY, ""))
+
+
+def outcome(found: curves_lib.Curves, config: ConfigDict, metric: str, goal: str,
+            error: str | None, workdir: str) -> TrialResult:
+    """The TrialResult of the curves `found` (and of the trainer's `error`, if any)."""
+    length = _length(config)
+    steps, values = found.curve(metric)
+    last = max(found.by_step, default=0)
+
+    def result(status: str, best_step: int | None = None, steps_done: int = last,
+               text: str | None = None) -> TrialResult:
+        usable = {s: m for s, m in found.by_step.items() if s <= steps_done and metric in m}
+        best = found.by_step[best_step] if best_step is not None else None
+        final = usable[max(usable)] if usable else None
+        return TrialResult(status=status, best_step=best_step, best=best, final=final,
+                           steps=steps_done, max_train_steps=length or last, metric=metric,
+                           goal=goal, error=text)
+
+    if error is not None:
+        return result("failed", text=error)
+    if not steps:
+        return result("failed", text=(
+            f"metric '{metric}' was not found in what trainer '{external.trainer_of(config)}' "
+            f"returned or wrote in {workdir} (read: {found.describe_sources()}); metrics found: "
+            f"{', '.join(found.names) or 'none'}; set the study's metric to one of them"))
+    diverged_at = _divergence(found, config, metric)
+    cutoff = last if diverged_at is None else diverged_at - 1
+    best_step = _best_step(steps, values, goal, cutoff)
+    if diverged_at is not None:
+        log.warning("trial in %s diverged at step %d", workdir, diverged_at)
+        return result("diverged", best_step, diverged_at)
+    return result("done", best_step)
+
+
+def _divergence(found: curves_lib.Curves, config: ConfigDict, metric: str) -> int | None:
+    """The first logged step at which the training loss diverged or the metric stopped
+    being finite, or None."""
+    factor = float(config.get("divergence_factor", divergence.DEFAULT_FACTOR))
+    at = []
+    loss = curves_lib.train_loss_name(found, _loss_key(config))
+    if loss is not None:
+        at.append(divergence.first_divergence(*found.curve(loss), factor))
+    at.append(divergence.first_divergence(*found.curve(metric), 0.0))  # finiteness only
+    at = [s for s in at if s is not None]
+    return min(at) if at else None
+
+
+def _best_step(steps: list[int], values: list[float], goal: str, cutoff: int) -> int | None:
+    """The step of the best finite value up to `cutoff`; ties go to the later step."""
+    sign = -1.0 if goal == "minimize" else 1.0
+    best, best_step = -math.inf, None
+    for step, value in zip(steps, values, strict=True):
+        if step <= cutoff and math.isfinite(value) and sign * value >= best:
+            best, best_step = sign * value, step
+    return best_step
+
+
+def write_metrics(trial_dir: str, found: curves_lib.Curves, loss_name: str | None) -> None:
+    """The curves as the trial's metrics.jsonl (one record per step, nulls for non-finite
+    values), with the training loss also as `train/loss`."""
+    lines = []
+    for step, scalars in found.by_step.items():
+        record: dict[str, Any] = {"step": step, **scalars}
+        if loss_name and loss_name in scalars:
+            record.setdefault("train/loss", scalars[loss_name])
+        lines.append(json.dumps({k: (None if isinstance(v, float) and not math.isfinite(v)
+                                     else v) for k, v in record.items()}, allow_nan=False))
+    result_lib.write_atomic(os.path.join(trial_dir, metrics_lib.METRICS_FILE),
+                            "".join(line + "\n" for line in lines))
+
+
+def _length(config: ConfigDict) -> int | None:
+    for key in LENGTH_KEYS:
+        value = config.get(key, None)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return None
+
+
+def _loss_key(config: ConfigDict) -> str | None:
+    return config.get("train_loss_metric", None) or None
