@@ -220,7 +220,8 @@ def search_path(reference: str) -> str | None:
     if not file:
         return None
     path = os.path.dirname(os.path.abspath(file))
-    levels = module_name.count(".") + (os.path.basename(file).startswith("__init__.") is True)
+    # The file of a package is its __init__.py, one directory further down.
+    levels = module_name.count(".") + os.path.basename(file).startswith("__init__.")
     for _ in range(levels):
         path = os.path.dirname(path)
     return path

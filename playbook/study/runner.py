@@ -396,6 +396,9 @@ def rerun(store: StudyStore, spec: StudySpec, top: int, seeds: int) -> list[str]
     """Adds `seeds` seed reruns of the `top` best done trials of each scientific value."""
     if top < 1 or seeds < 1:
         raise ConfigError(f"--top and --seeds must be positive, got {top} and {seeds}")
+    if not config_lib.has(spec.baseline, "seed"):
+        raise ConfigError("seed reruns change the config's 'seed', which the baseline has no "
+                          "key for; add a seed that the trainer uses to its config")
     records = store.trials(spec.metric)
     sign = 1.0 if spec.goal == "minimize" else -1.0
     created = []

@@ -17,8 +17,6 @@ TensorBoard names runs. This module only reads; nothing is written.
 from __future__ import annotations
 
 import dataclasses
-import logging
-import math
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -30,8 +28,6 @@ from playbook.train import metrics as metrics_lib
 SOURCES = ("returned", "tensorboard", "metrics.jsonl")
 # Names a training loss is logged under, in order; a config's `train_loss_metric` comes first.
 TRAIN_LOSS_NAMES = ("train/loss", "train_loss", "training_loss", "train.loss", "loss")
-
-log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -170,7 +166,3 @@ def read_event_files(workdir: str) -> dict[int, dict[str, float]]:
     for _, step, tag, number in sorted(values, key=lambda v: v[0]):  # stable: file order ties
         records.setdefault(step, {})[tag] = number
     return records
-
-
-def finite_or_nan(value: float) -> float:
-    return value if math.isfinite(value) else math.nan
