@@ -198,6 +198,7 @@ def test_a_diverging_trainer_is_a_diverged_trial_at_the_first_bad_step(tmp_path,
     assert run_cli("train", "--config", "baseline.py", "--workdir", "w") == 0
     result = read_json(str(project / "w" / "result.json"))
     assert (result["status"], result["steps"], result["best_step"]) == ("diverged", at, at - 10)
+    assert result["final"]["eval_error"] == pytest.approx(toy_curve(0.1, 60)[at - 10])
 
 
 def test_a_trainer_that_raises_is_a_failed_trial_with_its_traceback(tmp_path, in_project):

@@ -106,7 +106,9 @@ def outcome(found: curves_lib.Curves, config: ConfigDict, metric: str, goal: str
 
     def result(status: str, best_step: int | None = None, steps_done: int = last,
                text: str | None = None) -> TrialResult:
-        usable = {s: m for s, m in found.by_step.items() if s <= steps_done and metric in m}
+        # A diverged trial's final evaluation is its last one before the divergence.
+        end = steps_done - (status == "diverged")
+        usable = {s: m for s, m in found.by_step.items() if s <= end and metric in m}
         best = found.by_step[best_step] if best_step is not None else None
         final = usable[max(usable)] if usable else None
         return TrialResult(status=status, best_step=best_step, best=best, final=final,
