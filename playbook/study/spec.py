@@ -9,8 +9,10 @@ scientific, nuisance, and fixed hyperparameters").
 
 `StudySpec.from_config` checks everything a user can get wrong in a config and
 raises a one-line `ConfigError` naming the key and what would be valid.
-`StudySpec.trials` turns designer points into trials. This module does no I/O
-beyond loading the baseline config file and trains nothing.
+`StudySpec.trials` turns designer points into trials. A baseline naming its
+own `trainer` (`playbook.external`) is checked by importing that function; its
+metric is any name the trainer logs. This module does no I/O beyond loading the
+baseline config file (and that import) and trains nothing.
 """
 
 from __future__ import annotations
