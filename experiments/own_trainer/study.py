@@ -4,8 +4,10 @@ the Flax examples' style that playbook calls as it is.
 
     playbook study --config experiments/own_trainer/study.py --workdir runs/own_trainer
 
-Run from the repository root. 16 trials of 600 steps; about 3 minutes on 2 CPU
-cores. Smaller: --config.budget=2 --config.fixed.num_train_steps=200.
+Run from the repository root. 20 trials of 600 steps, under a minute on 2 CPU
+cores (8 per width took 28 s of CPU time; the best reached 0.93 eval_accuracy at
+width 16 and 0.94 at width 64). Smaller: --config.budget=2
+--config.fixed.num_train_steps=200.
 """
 
 from playbook import search as hp
@@ -21,6 +23,6 @@ def get_config():
             "momentum": hp.reverse_log(0.5, 0.99),
         },
         fixed={"num_train_steps": 600},
-        budget=8,
+        budget=10,  # two nuisance hyperparameters: the study's own finding asks for 10
         metric="eval_accuracy",
     )

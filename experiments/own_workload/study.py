@@ -4,8 +4,10 @@ playbook's loop.
 
     playbook study --config experiments/own_workload/study.py --workdir runs/own_workload
 
-Run from the repository root. 12 trials of 1000 steps; about 1 minute on 2 CPU
-cores. Add --trials_per_program 3 to train the trials of one depth together.
+Run from the repository root. 12 trials of 1000 steps, about 30 s on 2 CPU
+cores (measured: 10 s of CPU time; best valid/mse 0.060 at depth 1 and 0.0095 at
+depth 3, near the noise's 0.01). Add --trials_per_program 3 to train the trials
+of one depth together.
 """
 
 from playbook import search as hp
