@@ -39,7 +39,7 @@ def check(config: ConfigDict) -> None:
             if not 0.0 <= value < 1.0:
                 raise ConfigError(f"{key}={value!r} must be in [0, 1)")
     optimizers.create(config)
-    if not external.is_reference(workload.name):  # an external workload builds its own model
+    if not external.is_reference(config_lib.get(config, "workload")):  # else it builds its own
         models.build(config_lib.get(config, "model"), num_classes=2)
     metric = config.get("metric", None)
     if metric:
