@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 from external_code import ROOT, sine_project, spirals_project
@@ -142,6 +143,9 @@ def test_an_interrupted_trainer_trial_continues_from_its_workdir(tmp_path, monke
     train_and_evaluate = external.load_trainer("train:train_and_evaluate")
     train_and_evaluate(config_lib.with_values(config, {"num_train_steps": 20}),
                        str(trial_dir / "workdir"))
+    # tensorboardX names event files by the second they were opened: a resumption in
+    # the same second would replace the first run's file.
+    time.sleep(1.1)
     result = external_trainer.train_and_evaluate(config, trial_dir)
     assert (result.status, result.steps) == ("done", 40)
     files = curves.event_files(str(trial_dir / "workdir"))
