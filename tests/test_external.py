@@ -172,6 +172,21 @@ def test_curves_merge_what_was_returned_the_event_files_and_metrics_jsonl(tmp_pa
     assert curves.collect({"score": 3}, str(tmp_path)).by_step[30]["score"] == 3.0
 
 
+def test_a_trainers_throughput_comes_from_the_wall_times_of_its_event_files():
+    from ml_collections import ConfigDict
+
+    from playbook.train import external_trainer
+
+    started = 1000.0
+    found = curves.Curves({s: {"loss": 1.0} for s in (10, 20, 30)}, {"loss": "tensorboard"},
+                          wall_times={5: 990.0, 10: 1002.0, 20: 1004.0, 30: 1006.0})
+    speed = external_trainer.throughput(found, started, ConfigDict({"batch_size": 8}))
+    # Step 5 was logged before this call (a resumed run): 20 steps in 4 s after it.
+    assert (speed.steps_per_second, speed.examples_per_second,
+            speed.first_step_seconds) == (5.0, 40.0, 2.0)
+    assert np.isnan(external_trainer.throughput(found, 2000.0, ConfigDict()).steps_per_second)
+
+
 @pytest.mark.parametrize("trainer", ["returns_curves", "returns_step_mapping", "writes_jsonl"])
 def test_a_trainers_curves_become_the_trial_result_and_metrics(tmp_path, in_project, capsys,
                                                                trainer):

@@ -113,6 +113,8 @@ def test_a_trainer_outside_the_repository_is_tuned_under_worker_processes(tmp_pa
         assert [r["step"] for r in records] == [10, 20, 30, 40]
         assert all(r["train/loss"] == r["train_loss"] for r in records)
         assert "eval_accuracy" in records[1] and "eval_accuracy" in records[3]
+        speed = read_json(str(study_dir / "trials" / trial_id / "result.json"))["throughput"]
+        assert speed["steps_per_second"] > 0 and speed["first_step_seconds"] > 0
     check_analysis(study_dir, ["width=8", "width=32"], capsys)
     assert (project / "train.py").read_text() == source
 

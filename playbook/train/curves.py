@@ -37,6 +37,8 @@ class Curves:
 
     by_step: dict[int, dict[str, float]]
     sources: dict[str, str]  # metric name -> the source its values came from
+    # step -> wall time (seconds since the epoch) of its last event in the event files
+    wall_times: dict[int, float] = dataclasses.field(default_factory=dict)
 
     @property
     def names(self) -> list[str]:
@@ -57,8 +59,9 @@ def collect(returned: Any, workdir: str, last_step: int | None = None) -> Curves
 
     `last_step` places returned final metrics when no source logged a step.
     """
+    events, wall_times = read_event_files(workdir)
     layers = [("returned", _returned_records(returned)),
-              ("tensorboard", read_event_files(workdir)),
+              ("tensorboard", events),
               ("metrics.jsonl", _jsonl_records(os.path.join(workdir, metrics_lib.METRICS_FILE)))]
     final = _final_metrics(returned)
     by_step: dict[int, dict[str, float]] = {}
@@ -71,7 +74,7 @@ def collect(returned: Any, workdir: str, last_step: int | None = None) -> Curves
         step = max(by_step, default=last_step or 0)
         by_step.setdefault(step, {}).update(final)
         sources.update(dict.fromkeys(final, "returned"))
-    return Curves({s: by_step[s] for s in sorted(by_step)}, sources)
+    return Curves({s: by_step[s] for s in sorted(by_step)}, sources, wall_times)
 
 
 def train_loss_name(curves: Curves, configured: str | None = None) -> str | None:
@@ -144,8 +147,9 @@ def event_files(workdir: str) -> list[str]:
     return sorted(found, key=lambda p: (os.path.dirname(p), os.path.basename(p)))
 
 
-def read_event_files(workdir: str) -> dict[int, dict[str, float]]:
-    """Every scalar summary in the event files under `workdir`, by step."""
+def read_event_files(workdir: str) -> tuple[dict[int, dict[str, float]], dict[int, float]]:
+    """Every scalar summary in the event files under `workdir`, by step, and the wall
+    time at which each step was last written."""
     from tensorboard import data_compat
     from tensorboard.backend.event_processing import event_file_loader
     from tensorboard.util import tensor_util
@@ -163,6 +167,8 @@ def read_event_files(workdir: str) -> dict[int, dict[str, float]]:
                 if number is not None:
                     values.append((event.wall_time, int(event.step), prefix + value.tag, number))
     records: dict[int, dict[str, float]] = {}
-    for _, step, tag, number in sorted(values, key=lambda v: v[0]):  # stable: file order ties
+    wall_times: dict[int, float] = {}
+    for wall_time, step, tag, number in sorted(values, key=lambda v: v[0]):  # stable sort
         records.setdefault(step, {})[tag] = number
-    return records
+        wall_times[step] = wall_time
+    return records, wall_times

@@ -26,10 +26,12 @@ stopped, and a rewritten step's later value counts.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
 import os
+import time
 import traceback
 from typing import Any
 
@@ -42,7 +44,7 @@ from playbook.train import curves as curves_lib
 from playbook.train import divergence
 from playbook.train import metrics as metrics_lib
 from playbook.train import result as result_lib
-from playbook.train.result import TrialResult
+from playbook.train.result import Throughput, TrialResult
 
 WORKDIR = "workdir"  # the function's own directory inside the trial directory
 CONFIG_FILE = "config.json"
@@ -71,6 +73,7 @@ def train_and_evaluate(config: ConfigDict, trial_dir: str | os.PathLike) -> Tria
     result_lib.write_atomic(os.path.join(trial_dir, CONFIG_FILE),
                             json.dumps(config_lib.to_dict(config), indent=1, sort_keys=True))
     returned, error = None, None
+    started = time.time()  # event files hold wall times since the epoch
     try:
         returned = trainer(config, workdir)
     except Exception as e:  # noqa: BLE001 - a failed trial is a result (module docstring).
@@ -80,7 +83,8 @@ def train_and_evaluate(config: ConfigDict, trial_dir: str | os.PathLike) -> Tria
         log.error("trainer %s failed in %s:\n%s", reference, workdir, error)
     found = curves_lib.collect(returned, workdir, last_step=_length(config))
     write_metrics(trial_dir, found, curves_lib.train_loss_name(found, _loss_key(config)))
-    result = outcome(found, config, metric, goal, error, workdir)
+    result = dataclasses.replace(outcome(found, config, metric, goal, error, workdir),
+                                 throughput=throughput(found, started, config))
     if result.status == "failed":
         result_lib.write_atomic(os.path.join(trial_dir, ERROR_FILE), result.error + "\n")
     result_lib.write(trial_dir, result)
@@ -129,6 +133,25 @@ def outcome(found: curves_lib.Curves, config: ConfigDict, metric: str, goal: str
         log.warning("trial in %s diverged at step %d", workdir, diverged_at)
         return result("diverged", best_step, diverged_at)
     return result("done", best_step)
+
+
+def throughput(found: curves_lib.Curves, started: float, config: ConfigDict) -> Throughput:
+    """Speed of this call, from the wall times of the steps its event files logged:
+    steps per second between its first and last logged step (evaluations included),
+    examples per second when the config has a `batch_size`, and the seconds from the
+    call to its first logged step (start-up and compilation). NaN where unknown."""
+    times = sorted((t, s) for s, t in found.wall_times.items() if t >= started)
+    if not times:
+        return Throughput()
+    first = times[0][0] - started
+    (t0, s0), (t1, s1) = times[0], times[-1]
+    if t1 <= t0 or s1 <= s0:
+        return Throughput(first_step_seconds=first)
+    rate = (s1 - s0) / (t1 - t0)
+    batch = config.get("batch_size", None)
+    examples = rate * batch if isinstance(batch, int) and not isinstance(batch, bool) else math.nan
+    return Throughput(examples_per_second=examples, steps_per_second=rate,
+                      first_step_seconds=first)
 
 
 def _divergence(found: curves_lib.Curves, config: ConfigDict, metric: str) -> int | None:
