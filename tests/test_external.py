@@ -204,6 +204,10 @@ def test_a_trainers_curves_become_the_trial_result_and_metrics(tmp_path, in_proj
     assert all(r["train/loss"] == r["train_loss"] for r in records)  # for the plots
     assert [r["eval_error"] for r in records] == pytest.approx(list(truth.values()))
     assert (project / "w" / "workdir").is_dir()
+    # TensorBoard events as the loop writes them, with the objective for the HParams tab.
+    events, _ = curves.read_event_files(str(project / "w" / "tensorboard"))
+    assert events[60]["best/eval_error"] == pytest.approx(truth[60])
+    assert events[30]["train/loss"] == pytest.approx(records[2]["train_loss"])
 
 
 @pytest.mark.parametrize("trainer, at", [("loss_turns_nan", 30), ("loss_explodes", 40)])

@@ -5,8 +5,10 @@ ConfigDict and `TRIAL_DIR/workdir` (the Flax examples' `train_and_evaluate`
 signature); it trains however it likes and writes whatever it likes there.
 Its curves are then read (`playbook.train.curves`: what it returned, its
 TensorBoard event files, its metrics.jsonl) and the trial directory gets the
-same files as playbook's own loop writes: `metrics.jsonl` (the training loss
-also under `train/loss`, which the plots and findings read), `result.json`
+same files as playbook's own loop writes, through the same metrics writer:
+`metrics.jsonl` (the training loss also under `train/loss`, which the plots
+and findings read), TensorBoard events under `tensorboard/` with the trial's
+hyperparameters and objective (and the trackers asked for), `result.json`
 and, for a failed trial, `error.txt`. So every analysis works as it does for
 built-in workloads.
 
@@ -26,14 +28,15 @@ stopped, and a rewritten step's later value counts.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
 import math
 import os
+import shutil
 import time
 import traceback
-from typing import Any
 
 from ml_collections import ConfigDict
 
@@ -82,9 +85,9 @@ def train_and_evaluate(config: ConfigDict, trial_dir: str | os.PathLike) -> Tria
         error = traceback.format_exc()
         log.error("trainer %s failed in %s:\n%s", reference, workdir, error)
     found = curves_lib.collect(returned, workdir, last_step=_length(config))
-    write_metrics(trial_dir, found, curves_lib.train_loss_name(found, _loss_key(config)))
     result = dataclasses.replace(outcome(found, config, metric, goal, error, workdir),
                                  throughput=throughput(found, started, config))
+    write_metrics(trial_dir, found, config, result)
     if result.status == "failed":
         result_lib.write_atomic(os.path.join(trial_dir, ERROR_FILE), result.error + "\n")
     result_lib.write(trial_dir, result)
@@ -177,18 +180,28 @@ def _best_step(steps: list[int], values: list[float], goal: str, cutoff: int) ->
     return best_step
 
 
-def write_metrics(trial_dir: str, found: curves_lib.Curves, loss_name: str | None) -> None:
-    """The curves as the trial's metrics.jsonl (one record per step, nulls for non-finite
-    values), with the training loss also as `train/loss`."""
-    lines = []
-    for step, scalars in found.by_step.items():
-        record: dict[str, Any] = {"step": step, **scalars}
-        if loss_name and loss_name in scalars:
-            record.setdefault("train/loss", scalars[loss_name])
-        lines.append(json.dumps({k: (None if isinstance(v, float) and not math.isfinite(v)
-                                     else v) for k, v in record.items()}, allow_nan=False))
-    result_lib.write_atomic(os.path.join(trial_dir, metrics_lib.METRICS_FILE),
-                            "".join(line + "\n" for line in lines))
+def write_metrics(trial_dir: str, found: curves_lib.Curves, config: ConfigDict,
+                  result: TrialResult) -> None:
+    """The curves through playbook's metrics writer, as the loop records a trial:
+    metrics.jsonl (the training loss also as `train/loss`), TensorBoard events with
+    the trial's hyperparameters and objective, and the trackers asked for. An
+    earlier attempt's records are replaced."""
+    from playbook.train import loop  # loaded already: loop.train_and_evaluate calls here
+
+    loss_name = curves_lib.train_loss_name(found, _loss_key(config))
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(os.path.join(trial_dir, metrics_lib.METRICS_FILE))
+    shutil.rmtree(os.path.join(trial_dir, metrics_lib.TENSORBOARD_DIR), ignore_errors=True)
+    with metrics_lib.MetricsWriter(trial_dir) as writer:
+        writer.write_hparams(config_lib.flatten(config_lib.to_dict(config)),
+                             loop.tensorboard_metrics(result.metric))
+        for step, scalars in found.by_step.items():
+            alias = ({"train/loss": scalars[loss_name]}
+                     if loss_name in scalars and loss_name != "train/loss" else {})
+            writer.write(step, {**scalars, **alias})
+        if result.objective is not None and math.isfinite(result.objective):
+            writer.write_tensorboard(result.max_train_steps,
+                                     {loop.objective_tag(result.metric): result.objective})
 
 
 def _length(config: ConfigDict) -> int | None:
