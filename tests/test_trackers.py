@@ -13,7 +13,9 @@ from playbook import config as config_lib
 from playbook.errors import ConfigError
 from playbook.train import loop, trackers
 
-HAVE = {name: importlib.util.find_spec(name) is not None for name in trackers.KNOWN}
+# In CI (which installs the dev extra) a missing tracker fails its test instead of skipping.
+HAVE = {name: bool(os.environ.get("CI")) or importlib.util.find_spec(name) is not None
+        for name in trackers.KNOWN}
 
 
 @pytest.fixture(scope="module")
