@@ -215,4 +215,5 @@ def training_defaults() -> ConfigDict:
     c.metric = "valid/error_rate"
     c.checkpoint = ConfigDict(dict(keep_best=1))
     c.divergence_factor = 10.0
+    c.stop_collapsed = True
     return c

@@ -23,6 +23,65 @@ from playbook.errors import ConfigError, closest
 
 SCALES = ("linear", "log", "reverse_log")
 
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """The values a hyperparameter can take at all: [low, high], an end excluded when
+    open (momentum in [0, 1), learning rate > 0). None: unbounded on that side."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def contains(self, value: float) -> bool:
+        if self.low is not None and (value < self.low or (self.low_open and value == self.low)):
+            return False
+        return not (self.high is not None
+                    and (value > self.high or (self.high_open and value == self.high)))
+
+    def describe(self) -> str:
+        left = "-inf" if self.low is None else f"{self.low:g}"
+        right = "inf" if self.high is None else f"{self.high:g}"
+        return (f"{'(' if self.low_open or self.low is None else '['}{left}, {right}"
+                f"{')' if self.high_open or self.high is None else ']'}")
+
+
+# Natural limits by the last component of a config key ('model.dropout' -> 'dropout').
+# A search range must stay inside them; a best trial at one of them is at an optimum
+# that no wider range can move (diagnostics.boundaries).
+NATURAL_LIMITS = {
+    "learning_rate": Limits(0.0, None, low_open=True),
+    "momentum": Limits(0.0, 1.0, high_open=True),
+    "b1": Limits(0.0, 1.0, high_open=True),
+    "b2": Limits(0.0, 1.0, high_open=True),
+    "eps": Limits(0.0, None),
+    "weight_decay": Limits(0.0, None),
+    "dropout": Limits(0.0, 1.0, high_open=True),
+    "label_smoothing": Limits(0.0, 1.0, high_open=True),
+    "grad_clip_norm": Limits(0.0, None),
+    "warmup_fraction": Limits(0.0, 1.0),
+    "lr_end_factor": Limits(0.0, 1.0),
+}
+
+
+def natural_limits(key: str) -> Limits | None:
+    """The natural limits of config key `key`, if it has known ones."""
+    return NATURAL_LIMITS.get(key.rsplit(".", 1)[-1])
+
+
+def check_limits(key: str, spec: Spec) -> None:
+    """ConfigError if the range of `spec` leaves the natural limits of `key`."""
+    limits = natural_limits(key)
+    if limits is None or not isinstance(spec, (Float, Int, Discrete)):
+        return
+    values = spec.values if isinstance(spec, Discrete) else (spec.low, spec.high)
+    for value in values:
+        if not limits.contains(float(value)):
+            raise ConfigError(f"'{key}' = {value:g} is outside its natural limits "
+                              f"{limits.describe()}; keep the range inside them (e.g. "
+                              f"hp.reverse_log(0.0, 0.999) for momentum)")
+
 Condition = tuple[tuple[str, tuple[Any, ...]], ...]
 
 

@@ -1,5 +1,7 @@
 """Study declarations: roles, trials, serialisation, and every validation error."""
 
+import re
+
 import pytest
 
 from playbook import config as config_lib
@@ -160,7 +162,7 @@ def test_missing_baseline_file_is_named(tmp_path):
     (dict(scientific={"batch_size": [32, 0]}), "batch_size=0 must be a positive integer"),
     (dict(scientific={"model.name": ["mlp", "wide_resnet"]}, nuisance={}),
      "unknown model.name 'wide_resnet'"),
-    (dict(nuisance={"momentum": hp.linear(0.5, 1.5)}), "momentum=1.0 must be in [0, 1)"),
+    (dict(scientific={"momentum": [0.9, 1.0]}), "momentum=1.0 must be in [0, 1)"),
     (dict(scientific={"schedule": ["cosine", "exponential"]}), "schedule"),
 ])
 def test_values_that_cannot_train_are_caught_before_anything_runs(baseline, kwargs, message):
@@ -168,3 +170,18 @@ def test_values_that_cannot_train_are_caught_before_anything_runs(baseline, kwar
         study(baseline, **kwargs)
     assert message in str(e.value)
     assert "(in the trial with " in str(e.value)
+
+
+@pytest.mark.parametrize("key, spec, message", [
+    ("momentum", hp.linear(0.5, 1.5), "'momentum' = 1.5 is outside its natural limits [0, 1)"),
+    ("learning_rate", hp.linear(0.0, 0.1), "'learning_rate' = 0 is outside its natural limits (0, inf)"),
+    ("weight_decay", hp.linear(-1e-3, 1e-3), "'weight_decay' = -0.001 is outside its natural"),
+])
+def test_a_range_past_a_natural_limit_is_refused(baseline, key, spec, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        study(baseline, nuisance={key: spec})
+
+
+def test_a_reverse_log_range_may_reach_the_natural_limit_zero(baseline):
+    spec = study(baseline, nuisance={"momentum": hp.reverse_log(0.0, 0.999)})
+    assert spec.nuisance["momentum"].from_unit(0.0) == 0.0

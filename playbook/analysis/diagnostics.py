@@ -24,6 +24,7 @@ import pandas as pd
 from playbook import config as config_lib
 from playbook import search as hp
 from playbook.analysis import load as load_lib
+from playbook.analysis import ranges
 from playbook.analysis.curve_shapes import (
     NOISY_TRAIN,
     NOISY_VALID,
@@ -156,7 +157,8 @@ def boundary_hits(trials: pd.DataFrame, nuisance: Mapping[str, hp.Spec | hp.Bran
                   margin: float = EDGE_MARGIN) -> list[dict[str, Any]]:
     """The best few trials of each scientific value that sit near an edge of `key`'s range.
 
-    Each hit: label, trial_id, side ('low'/'high'), value, and the range (low, high).
+    Each hit: label, trial_id, side ('low'/'high'), value, the range (low, high) and
+    the branch spec in force.
     """
     keys = _value_columns(trials)
     hits = []
@@ -170,7 +172,7 @@ def boundary_hits(trials: pd.DataFrame, nuisance: Mapping[str, hp.Spec | hp.Bran
             if side:
                 low, high = _bounds(spec)
                 hits.append({"label": label, "trial_id": row["trial_id"], "side": side,
-                             "value": value, "low": low, "high": high})
+                             "value": value, "low": low, "high": high, "spec": spec})
     return hits
 
 
@@ -183,33 +185,64 @@ def _bounds(spec: hp.Spec) -> tuple[Any, Any]:
 def boundaries(trials: pd.DataFrame, nuisance: Mapping[str, hp.Spec | hp.Branches], goal: str,
                context: Mapping[str, Any], margin: float = EDGE_MARGIN) -> list[Finding]:
     """Playbook: best trials near the edge of a search space mean the optimum may lie
-    outside it: expand the space in that direction."""
+    outside it: expand the space in that direction, to the range in the finding's
+    `new_low`/`new_high` (analysis.ranges). An edge at a natural limit (momentum 0)
+    cannot be expanded: the finding says the optimum sits at the limit."""
     findings = []
     for key in nuisance:
         hits = boundary_hits(trials, nuisance, goal, key, context, margin)
         for side in ("low", "high"):
             mine = [h for h in hits if h["side"] == side]
-            if not mine:
-                continue
-            bound = mine[0]["low" if side == "low" else "high"]
-            labels = sorted({h["label"] for h in mine})
-            values = ", ".join(f"{h['value']:.3g} ({h['label']}, trial {h['trial_id']})"
-                               if isinstance(h["value"], float) else
-                               f"{h['value']} ({h['label']}, trial {h['trial_id']})" for h in mine)
-            direction = "below" if side == "low" else "above"
-            findings.append(Finding(
-                "warning", "boundary",
-                f"best trials lie near the {'lower' if side == 'low' else 'upper'} bound "
-                f"{bound:g} of '{key}' (outer {margin:.0%} of its range): {values}"
-                if isinstance(bound, (int, float)) else
-                f"best trials take the {'first' if side == 'low' else 'last'} value {bound} "
-                f"of '{key}': {values}",
-                {"key": key, "side": side, "bound": bound, "labels": labels,
-                 "values": [h["value"] for h in mine]},
-                f"expand the search space of '{key}' {direction} {bound} and run the study "
-                f"again; the optimum may lie outside the range",
-                tuple(h["trial_id"] for h in mine)))
+            if mine:
+                findings.append(_boundary_finding(key, side, mine, margin))
     return findings
+
+
+def _boundary_finding(key: str, side: str, hits: list[dict[str, Any]], margin: float) -> Finding:
+    bound = hits[0][side]
+    labels = sorted({h["label"] for h in hits})
+    values = ", ".join(f"{h['value']:.3g} ({h['label']}, trial {h['trial_id']})"
+                       if isinstance(h["value"], float) else
+                       f"{h['value']} ({h['label']}, trial {h['trial_id']})" for h in hits)
+    word = "lower" if side == "low" else "upper"
+    message = (f"best trials lie near the {word} bound {bound:g} of '{key}' (outer "
+               f"{margin:.0%} of its range): {values}" if isinstance(bound, (int, float)) else
+               f"best trials take the {'first' if side == 'low' else 'last'} value {bound} "
+               f"of '{key}': {values}")
+    proposal = ranges.propose(key, hits[0]["spec"], side)
+    numbers = {"key": key, "side": side, "bound": bound, "labels": labels,
+               "values": [h["value"] for h in hits], "at_limit": proposal.at_limit,
+               "limit": proposal.limit, "new_low": None, "new_high": None}
+    ids = tuple(h["trial_id"] for h in hits)
+    if proposal.at_limit:
+        return Finding(
+            "info", "boundary",
+            f"{message}; {bound:g} is at the natural limit {proposal.limit:g} of '{key}'",
+            numbers, f"the optimum sits at the natural limit of '{key}' ({key} = "
+            f"{proposal.limit:g}{_AT_LIMIT_MEANS.get(key.rsplit('.', 1)[-1], '')}); no "
+            f"expansion is possible or needed", ids)
+    direction = "below" if side == "low" else "above"
+    if proposal.new_range is None:
+        advice = (f"expand the search space of '{key}' {direction} {bound} and run the study "
+                  f"again; the optimum may lie outside the range")
+    else:
+        numbers.update(new_low=proposal.new_low, new_high=proposal.new_high)
+        reaches = (" (its natural limit)" if proposal.limit is not None and
+                   (proposal.new_low if side == "low" else proposal.new_high) == proposal.limit
+                   else "")
+        advice = (f"expand the search space of '{key}' {direction} {bound:g} to "
+                  f"[{proposal.new_low:g}, {proposal.new_high:g}]{reaches} and run the study "
+                  f"again; the optimum may lie outside the range")
+    return Finding("warning", "boundary", message, numbers, advice, ids)
+
+
+_AT_LIMIT_MEANS = {
+    "momentum": ": no momentum, plain SGD, is as good",
+    "b1": ": no first-moment averaging is as good",
+    "weight_decay": ": no weight decay is as good",
+    "dropout": ": no dropout is as good",
+    "eps": ": the smallest epsilon is as good",
+}
 
 
 def budget(spec) -> list[Finding]:

@@ -434,6 +434,7 @@ def _parse_nuisance(baseline: ConfigDict, tree: Any) -> dict[str, hp.Spec | hp.B
         for value, branch in branches:
             label = key if value is None else f"{key}@{spec.key}={value}"
             branch.check(label)
+            hp.check_limits(key, branch)
             _check_spec_type(baseline, key, label, branch)
         nuisance[key] = spec
     return nuisance

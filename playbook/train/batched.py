@@ -11,8 +11,9 @@ of one, and the program compiles once for all K.
 
 Each member is a trial as if run alone by `playbook.train.loop`: its own
 metrics.jsonl, best-plus-latest checkpoints, result.json and status, the
-same batches and the same initialisation. A member that diverges is
-recorded `diverged` at once and masked out: its state stops changing and
+same batches and the same initialisation. A member that diverges (or
+collapses, playbook.train.collapse) is recorded `diverged` with its reason
+at once and masked out: its state stops changing and
 the others go on. If the group cannot run together (members at different
 checkpointed steps, a member whose config fails, any error), its members
 run one after another through `loop.train_and_evaluate`, which resumes each
@@ -49,7 +50,8 @@ log = logging.getLogger(__name__)
 # Keys that may differ between members of a group: they enter the step as arrays
 # (optimizer and schedule scalars, seed) or only steer the host side.
 PER_TRIAL_KEYS = frozenset(optimizers.HPARAMS) | {
-    "warmup_fraction", "seed", "divergence_factor", "checkpoint.keep_best", "distributed"}
+    "warmup_fraction", "seed", "divergence_factor", "checkpoint.keep_best", "distributed",
+    "stop_collapsed"}
 # `trials_per_program: auto` (see auto_group_size). On 2 CPU cores four MNIST-1D MLPs
 # in one program gain about 1.15x per trial (which a study's per-trial costs eat
 # up), four tiny synthetic MLPs about 1.85x (benchmarks/README.md): so on CPU the
@@ -447,12 +449,12 @@ class _Group:
                     if valid is None:  # one vmapped evaluation serves every member
                         valid, members = self._evaluate(state, evals), self._split(state)
                     return valid[i], members[i]
-            if run._read_train_metrics(step, mine, evaluation):
+            if reason := run._read_train_metrics(step, mine, evaluation):
                 active[i] = False
-                self._finish(i, run, results, "diverged")
+                self._finish(i, run, results, "diverged", reason)
 
-    def _finish(self, i: int, run, results, status: str) -> None:
-        results[i] = run.result(status)
+    def _finish(self, i: int, run, results, status: str, reason: str | None = None) -> None:
+        results[i] = run.result(status, reason=reason)
         if sharding.is_main_process():
             result_lib.write(self.workdirs[i], results[i])
 

@@ -19,13 +19,17 @@ DEFAULT_FACTOR = 10.0
 
 
 def diverged(losses: Sequence[float] | np.ndarray, initial_loss: float, factor: float,
-             grad_norms: Sequence[float] | np.ndarray = ()) -> bool:
-    """True if any of `losses` (one log interval) or `grad_norms` is non-finite, or
-    their mean exceeds `factor * initial_loss`."""
+             grad_norms: Sequence[float] | np.ndarray = ()) -> str | None:
+    """The reason (result.REASONS) if any of `losses` (one log interval) or `grad_norms`
+    is non-finite ('non_finite'), or their mean exceeds `factor * initial_loss`
+    ('loss_explosion'); else None. A collapse back to chance level is judged over
+    many log intervals: playbook.train.collapse."""
     losses = np.asarray(losses, dtype=float)
     if not (np.all(np.isfinite(losses)) and np.all(np.isfinite(np.asarray(grad_norms, float)))):
-        return True
-    return factor > 0 and float(np.mean(losses)) > factor * float(initial_loss)
+        return "non_finite"
+    if factor > 0 and float(np.mean(losses)) > factor * float(initial_loss):
+        return "loss_explosion"
+    return None
 
 
 def first_divergence(steps: Sequence[int], losses: Sequence[float], factor: float

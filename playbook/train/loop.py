@@ -32,8 +32,11 @@ state. Under `jax.jit` they are replicated like the parameters, so batch
 statistics computed over a data-parallel batch are global.
 
 Failures. A diverged trial (non-finite loss or gradient norm at a log step,
-or a mean train loss above `divergence_factor` times the first step's loss)
-ends with status `diverged`, no exception. A ConfigError propagates (bad input,
+reason `non_finite`; a mean train loss above `divergence_factor` times the
+first step's loss, `loss_explosion`; a loss back at chance level,
+`collapsed`, see collapse.py) ends with status `diverged` and its reason, no
+exception. A collapsed trial stops at once unless `stop_collapsed` is False;
+one that ends training at chance is recorded collapsed either way. A ConfigError propagates (bad input,
 raised before anything is written). Any other exception is recorded as
 status `failed`, with the traceback in result.json and error.txt, and the
 failed `TrialResult` is returned, not raised: a study goes on, and
@@ -64,7 +67,7 @@ from playbook import config as config_lib
 from playbook import external, workloads
 from playbook.data import batching
 from playbook.errors import ConfigError, closest, storage_fault
-from playbook.train import divergence, optimizers, sharding
+from playbook.train import collapse, divergence, optimizers, sharding
 from playbook.train import metrics as metrics_lib
 from playbook.train import result as result_lib
 from playbook.train.checkpoints import Checkpoints
@@ -453,6 +456,10 @@ class _Run:
         self.final: dict[str, float] | None = None
         self._intervals: list[tuple[int, float]] = []  # (steps, seconds) per log interval
         self._mark = time.perf_counter()
+        chance, chance_error = collapse.chance_levels(collapse.class_frequencies(
+            trial.dataset.train, trial.dataset.num_classes))
+        self.watch = collapse.Watch(trial.max_train_steps, chance, chance_error)
+        self.stop_collapsed = bool(trial.config.get("stop_collapsed", True))
 
     def close(self) -> None:
         self.progress.close()
@@ -482,15 +489,15 @@ class _Run:
             previous, step = stats, step + n
             since_log.append(stats)
             if unread is not None:  # the previous log interval, read while this one runs
-                if self._read_train_metrics(*unread):
-                    return self.result("diverged")
+                if reason := self._read_train_metrics(*unread):
+                    return self.result("diverged", reason=reason)
                 unread = None
             if step % trial.eval_every_steps == 0 or step == trial.max_train_steps:
                 evaluation = lambda state=state: (
                     evaluate(progs, state["params"], evals, model_state=state["model_state"]),
                     state)
-                if self._read_train_metrics(step, since_log, evaluation):
-                    return self.result("diverged")
+                if reason := self._read_train_metrics(step, since_log, evaluation):
+                    return self.result("diverged", reason=reason)
                 since_log = []
             elif step % trial.log_every_steps == 0:
                 unread, since_log = (step, since_log), []
@@ -518,6 +525,8 @@ class _Run:
         path = os.path.join(self.workdir, metrics_lib.METRICS_FILE)
         if os.path.exists(path):
             for record in metrics_lib.read_metrics(path, malformed="skip"):
+                if "train/loss" in record and record["step"] <= step:
+                    self.watch.note(int(record["step"]), _float(record["train/loss"]))
                 valid = {k: v for k, v in record.items() if k.startswith("valid/")}
                 if self.trial.metric in valid and record["step"] <= step:
                     evaluations[int(record["step"])] = valid
@@ -536,10 +545,11 @@ class _Run:
 
     def _read_train_metrics(self, step: int, stats: list,
                             evaluation: Callable[[], tuple[dict[str, float], State]] | None = None
-                            ) -> bool:
+                            ) -> str | None:
         """Writes the train metrics of the interval ending at `step` (and, at an
         evaluation, the validation metrics and a checkpoint of the state that
-        `evaluation()` returns with them); True if diverged.
+        `evaluation()` returns with them); the reason if the trial is infeasible
+        and ends here (collapse.REASONS), else None.
 
         The interval's time runs from the previous read (or the end of the last
         evaluation) to the moment its last dispatch is done: the loop has just
@@ -559,6 +569,9 @@ class _Run:
         self.step, self._mark = step, now
         self.progress.update(step, record["train/loss"])
         diverged = self._diverged(values)
+        self.watch.note(step, record["train/loss"], float(values["initial_loss"][-1]))
+        if not diverged and self.stop_collapsed and self.watch.collapsed_now():
+            diverged = "collapsed"
         if evaluation is not None and not diverged:
             valid, state = evaluation()
             record.update(valid)
@@ -568,16 +581,22 @@ class _Run:
             self._mark = time.perf_counter()  # evaluation time is not training time
         self.writer.write(step, record)
         if diverged:
-            log.warning("trial in %s diverged at step %d: train/loss %s", self.workdir, step,
-                        record["train/loss"])
+            log.warning("trial in %s diverged (%s) at step %d: train/loss %s", self.workdir,
+                        diverged, step, record["train/loss"])
         return diverged
 
-    def _diverged(self, values: Mapping[str, np.ndarray]) -> bool:
+    def _diverged(self, values: Mapping[str, np.ndarray]) -> str | None:
         # big_vision: check loss and gradient norms for finiteness at every log step.
         return divergence.diverged(values["loss"], float(values["initial_loss"][-1]),
                                    self.trial.divergence_factor, values["grad_norm"])
 
-    def result(self, status: str, error: str | None = None) -> TrialResult:
+    def result(self, status: str, error: str | None = None, reason: str | None = None
+               ) -> TrialResult:
+        """The trial's result; a `done` trial whose end is at chance is `diverged`
+        with reason `collapsed` (collapse.Watch.collapsed_at_end)."""
+        if status == "done" and self.watch.collapsed_at_end(self.final):
+            status, reason = "diverged", "collapsed"
+            log.warning("trial in %s ended at chance level: recorded as collapsed", self.workdir)
         self.ckpts.wait()
         # The best checkpoint is the one kept for best_step (none with keep_best=0).
         kept = self.best_step is not None and self.ckpts.best_step() == self.best_step
@@ -592,7 +611,7 @@ class _Run:
             steps=self.step if status != "done" else self.trial.max_train_steps,
             max_train_steps=self.trial.max_train_steps, metric=self.trial.metric,
             goal=self.trial.goal, throughput=self._throughput(), best_checkpoint=path,
-            error=error, trials_per_program=self.trials_per_program)
+            error=error, trials_per_program=self.trials_per_program, reason=reason)
 
     def _throughput(self) -> Throughput:
         # Steady state: the first interval of a run includes compilation.
@@ -622,6 +641,10 @@ def tensorboard_metrics(metric: str) -> tuple[str, ...]:
     """The metric columns of TensorBoard's HParams tab: the metric, its best value (the
     study's objective) and the training loss."""
     return (metric, objective_tag(metric), "train/loss")
+
+
+def _float(value: Any) -> float:
+    return math.nan if value is None else float(value)
 
 
 def _flat(config: ConfigDict) -> dict[str, Any]:

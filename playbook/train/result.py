@@ -1,7 +1,9 @@
 """What one trial ended with: `TrialResult`, stored as `workdir/result.json`.
 
-A trial ends `done` (trained `max_train_steps`), `diverged` (a non-finite or
-exploding training loss; a finished, infeasible trial, not an error) or
+A trial ends `done` (trained `max_train_steps`), `diverged` (a finished,
+infeasible trial, not an error; `reason` says why: `non_finite` loss or
+gradient norm, `loss_explosion`, or `collapsed` back to chance level, see
+playbook.train.collapse; `steps` says how many steps it ran) or
 `failed` (an exception; `error` holds the traceback). Playbook: the best
 checkpoint is chosen retrospectively, so `best` (validation metrics at
 `best_step`) is the trial's outcome and `final` only describes where it
@@ -21,6 +23,7 @@ from typing import Any
 RESULT_FILE = "result.json"
 STATUSES = ("done", "diverged", "failed")
 FINISHED = ("done", "diverged")  # a rerun of these returns the stored result
+REASONS = ("non_finite", "loss_explosion", "collapsed")  # of a diverged trial
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +56,13 @@ class TrialResult:
     # Trials that shared one compiled program in the run that produced the result
     # (playbook.train.batched; 1: trained alone). Its throughput is per trial of that program.
     trials_per_program: int = 1
+    reason: str | None = None  # why a diverged trial is infeasible (REASONS)
 
     def __post_init__(self):
         if self.status not in STATUSES:
             raise ValueError(f"status '{self.status}' is not one of {', '.join(STATUSES)}")
+        if self.reason is not None and self.reason not in REASONS:
+            raise ValueError(f"reason '{self.reason}' is not one of {', '.join(REASONS)}")
 
     @property
     def objective(self) -> float | None:

@@ -1,0 +1,126 @@
+"""Telling a trial that collapsed to chance from one that is merely slow or spiky.
+
+A trial whose training loss climbs back to the level of a model that predicts
+nothing (and stays there) has not produced a result: its retrospective best
+checkpoint predates the collapse and would rank it among good trials,
+although the same hyperparameters cannot train. Such a trial is infeasible
+(Playbook, "Analyzing the results": treat divergent trials as infeasible),
+recorded `diverged` with reason `collapsed`.
+
+The chance level of the training loss is the loss of the best constant
+prediction: for classification (and next-token prediction) the entropy of the
+training labels' class frequencies, ln(num_classes) when classes are balanced.
+A workload without integer class labels falls back to the trial's initial
+loss. The rule (measured on MNIST-1D, docs/VALIDITY.md):
+
+- *at chance*: the mean training loss of a log interval is at least
+  `1 - AT_CHANCE` times the chance level;
+- *collapsed*: every log interval of the last `WINDOW` of `max_train_steps`
+  (at least `MIN_POINTS` intervals) is at chance. During training this only
+  counts once the loss has first fallen clearly below chance (by `LEARNED`),
+  so a slow start is never cut short; at the end of training a trial whose
+  final window is at chance is collapsed either way (it learned nothing);
+- at the end of training, also when the final validation error rate (or
+  1 - accuracy) is within `AT_CHANCE_ERROR` of the chance error, the error of
+  always predicting the most frequent class: a trial whose training loss
+  climbs back slowly ends there before its loss reaches chance.
+
+A spike that recovers within the window is not a collapse. Pure bookkeeping on
+numbers: no JAX, no I/O.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+AT_CHANCE = 0.02   # within 2% of the chance loss (measured: collapsed 2.2996-2.3026 vs ln 10)
+LEARNED = 0.10     # "has learned": the loss fell 10% below chance at some log interval
+WINDOW = 0.10      # fraction of max_train_steps the loss must stay at chance
+MIN_POINTS = 3     # and at least this many consecutive log intervals
+
+AT_CHANCE_ERROR = 0.05  # measured: collapsed 0.876-0.912 vs chance 0.9; learning trials <= 0.66
+LABEL_SAMPLE = 4096  # examples whose labels give the class frequencies of a split read on demand
+
+
+def class_frequencies(split, num_classes: int) -> np.ndarray | None:
+    """Frequencies of the integer labels of `split` (an in-memory `Split`, or one read
+    on demand, sampled by `LABEL_SAMPLE` examples); None when they are not class indices."""
+    if split is None or num_classes <= 0 or len(split) == 0:
+        return None
+    labels = split.labels
+    if not isinstance(labels, np.ndarray):  # read on demand: a fixed sample
+        idx = np.random.default_rng(0).choice(len(split), min(len(split), LABEL_SAMPLE),
+                                              replace=False)
+        labels = np.asarray(labels[np.sort(idx)])
+    if not np.issubdtype(labels.dtype, np.integer):
+        return None
+    labels = labels.reshape(-1).astype(np.int64)
+    if labels.size == 0 or labels.min() < 0 or labels.max() >= num_classes:
+        return None
+    counts = np.bincount(labels, minlength=num_classes)
+    return counts / counts.sum()
+
+
+def chance_levels(frequencies: np.ndarray | None) -> tuple[float | None, float | None]:
+    """(loss, error rate) of the best constant prediction given class `frequencies`: their
+    entropy (ln C for C balanced classes) and 1 - the largest frequency."""
+    if frequencies is None:
+        return None, None
+    p = frequencies[frequencies > 0]
+    return float(-(p * np.log(p)).sum()), float(1.0 - frequencies.max())
+
+
+@dataclasses.dataclass
+class Watch:
+    """Follows a trial's logged training loss and says when it has collapsed.
+
+    `note(step, loss, initial_loss)` at every log interval; `collapsed_now()`
+    after it (the early stop), `collapsed_at_end()` when training ends.
+    """
+
+    max_train_steps: int
+    chance: float | None = None  # chance loss of the training labels, if known
+    chance_error: float | None = None  # chance error rate, if known
+    level: float = math.nan      # the chance level in force (chance, or the initial loss)
+    learned: bool = False        # the loss fell clearly below the level at some point
+    since: int | None = None     # first step of the current at-chance stretch
+    points: int = 0              # log intervals in that stretch
+    last: int = 0                # step of the last interval noted
+
+    def note(self, step: int, loss: float, initial_loss: float = math.nan) -> None:
+        if math.isnan(self.level):
+            self.level = self.chance if self.chance is not None else float(initial_loss)
+        if not math.isfinite(loss) or not math.isfinite(self.level) or self.level <= 0:
+            return
+        if loss < (1.0 - LEARNED) * self.level:
+            self.learned = True
+        if loss >= (1.0 - AT_CHANCE) * self.level:
+            if self.since is None:
+                self.since = self.last  # the stretch covers the interval ending at `step`
+            self.points += 1
+        else:
+            self.since, self.points = None, 0
+        self.last = step
+
+    def _window_full(self) -> bool:
+        window = max(WINDOW * self.max_train_steps, 1)
+        return (self.since is not None and self.points >= MIN_POINTS
+                and self.last - self.since >= window)
+
+    def collapsed_now(self) -> bool:
+        """Collapsed after having learned: training may stop (it cannot become feasible)."""
+        return self.learned and self._window_full()
+
+    def collapsed_at_end(self, final: dict[str, float] | None = None) -> bool:
+        """The final window of training is at chance, or the final validation error
+        (`final`: the last evaluation's metrics) is."""
+        return self._window_full() or self._error_at_chance(final or {})
+
+    def _error_at_chance(self, final: dict[str, float]) -> bool:
+        if self.chance_error is None or self.chance_error <= 0:
+            return False
+        error = final.get("valid/error_rate", 1.0 - final.get("valid/accuracy", math.nan))
+        return math.isfinite(error) and error >= (1.0 - AT_CHANCE_ERROR) * self.chance_error
