@@ -1,0 +1,108 @@
+"""Collapsed trials: a training loss back at chance level ends a trial as `diverged`
+with reason `collapsed`, alone and in a vmapped group, early unless turned off; a
+slow start or a spike that recovers is not a collapse. Real MNIST-1D runs at a
+learning rate that collapses (docs/VALIDITY.md has the full study)."""
+
+import json
+import math
+import os
+
+import numpy as np
+import pytest
+
+from configs import mnist1d_mlp
+from playbook import config as config_lib
+from playbook.train import batched, collapse, loop
+from playbook.train.result import TrialResult
+from playbook.workloads.base import Split
+
+STEPS = 600
+
+
+def _config(learning_rate, momentum=0.9964, **extra):
+    """MNIST-1D MLP, Nesterov, constant schedule: lr 0.0966 at momentum 0.9964 (effective
+    lr 27) learns for ~150 steps, then its training loss climbs back to ln 10 and stays."""
+    return config_lib.with_values(mnist1d_mlp.get_config(), dict(
+        optimizer="nesterov", schedule="constant", weight_decay=0.0, learning_rate=learning_rate,
+        momentum=momentum, max_train_steps=STEPS, eval_every_steps=100, log_every_steps=25,
+        **extra))
+
+
+def _losses(workdir):
+    with open(os.path.join(workdir, "metrics.jsonl")) as f:
+        records = [json.loads(line) for line in f]
+    return np.array([r["train/loss"] for r in records if "train/loss" in r])
+
+
+@pytest.fixture(scope="module")
+def collapsed_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("collapsed")
+    return loop.train_and_evaluate(_config(0.0966), workdir, progress=False), str(workdir)
+
+
+def test_a_trial_back_at_chance_is_diverged_collapsed_and_stops_early(collapsed_run):
+    result, workdir = collapsed_run
+    losses = _losses(workdir)
+    assert (result.status, result.reason) == ("diverged", "collapsed")
+    assert result.steps < STEPS and result.steps == 25 * len(losses)
+    assert result.objective is None  # infeasible: its early best checkpoint ranks nowhere
+    assert losses.min() < 0.9 * math.log(10)  # it had learned
+    # The last WINDOW of training (>= MIN_POINTS log intervals) sat within 2% of ln 10.
+    last = losses[-max(collapse.MIN_POINTS, int(collapse.WINDOW * STEPS / 25)):]
+    assert np.all(last >= 0.98 * math.log(10))
+    stored = TrialResult.from_json(open(os.path.join(workdir, "result.json")).read())
+    assert (stored.reason, stored.steps) == ("collapsed", result.steps)
+
+
+def test_without_the_early_stop_a_collapsed_trial_trains_to_the_end(tmp_path):
+    result = loop.train_and_evaluate(_config(0.0966, stop_collapsed=False), tmp_path,
+                                     progress=False)
+    assert (result.status, result.reason, result.steps) == ("diverged", "collapsed", STEPS)
+    assert result.final["valid/error_rate"] > 0.85
+
+
+def test_a_collapsing_member_of_a_group_is_recorded_like_a_lone_trial(tmp_path, collapsed_run):
+    alone, _ = collapsed_run
+    configs = [_config(0.0966), _config(0.0047, momentum=0.9972)]  # the second trains well
+    results = batched.train_group(configs, [tmp_path / "a", tmp_path / "b"])
+    assert (results[0].status, results[0].reason, results[0].steps) == (
+        "diverged", "collapsed", alone.steps)
+    assert results[1].status == "done" and results[1].reason is None
+    assert results[1].objective < 0.6
+
+
+def test_a_spike_that_recovers_is_not_a_collapse():
+    # Trial 0003 of the MNIST-1D stability study (lr 0.353, momentum 0.82): spiky, never
+    # at chance; then a loss that sits at chance for less than the window and recovers.
+    watch = collapse.Watch(2000, chance=math.log(10), chance_error=0.9)
+    spiky = [1.74, 0.76, 0.40, 0.22, 0.13, 0.20, 0.19, 0.23, 0.34, 0.17, 0.14, 0.20, 0.28]
+    spike = [2.31, 2.35, 2.30, 1.10, 0.60, 0.40]  # 150 steps at chance, window is 200
+    for i, loss in enumerate(spiky + spike):
+        watch.note(50 * (i + 1), loss)
+        assert not watch.collapsed_now()
+    assert not watch.collapsed_at_end({"valid/error_rate": 0.33})
+
+
+def test_a_slow_start_is_never_cut_short_but_ending_at_chance_is_collapsed():
+    watch = collapse.Watch(1000, chance=math.log(10), chance_error=0.9)
+    for step in range(50, 1001, 50):
+        watch.note(step, 2.30)
+        assert not watch.collapsed_now()  # never learned: no early stop
+    assert watch.collapsed_at_end()
+    slow = collapse.Watch(1000, chance=math.log(10), chance_error=0.9)
+    for step in range(50, 1001, 50):
+        slow.note(step, 2.30 - step / 2000)  # learning slowly: 1.8 at the end
+    assert not slow.collapsed_at_end({"valid/error_rate": 0.62})
+    assert slow.collapsed_at_end({"valid/error_rate": 0.88})  # but ending at chance error
+
+
+def test_chance_levels_are_those_of_the_best_constant_prediction():
+    balanced = Split(np.zeros((40, 1)), np.repeat(np.arange(4), 10).astype(np.int32))
+    loss, error = collapse.chance_levels(collapse.class_frequencies(balanced, 4))
+    assert loss == pytest.approx(math.log(4)) and error == pytest.approx(0.75)
+    skewed = Split(np.zeros((10, 1)), np.array([0] * 7 + [1] * 3, np.int32))
+    loss, error = collapse.chance_levels(collapse.class_frequencies(skewed, 2))
+    assert loss == pytest.approx(-(0.7 * math.log(0.7) + 0.3 * math.log(0.3)))
+    assert error == pytest.approx(0.3)
+    regression = Split(np.zeros((3, 1)), np.array([0.5, 1.0, 2.0], np.float32))
+    assert collapse.class_frequencies(regression, 0) is None
