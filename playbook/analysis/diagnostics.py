@@ -12,7 +12,6 @@ writes nothing.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -24,7 +23,7 @@ import pandas as pd
 from playbook import config as config_lib
 from playbook import search as hp
 from playbook.analysis import load as load_lib
-from playbook.analysis import ranges
+from playbook.analysis import ranges, stability
 from playbook.analysis.curve_shapes import (
     NOISY_TRAIN,
     NOISY_VALID,
@@ -38,31 +37,15 @@ from playbook.analysis.curve_shapes import (
     still_improving,
     train_loss_rising,
 )
+from playbook.analysis.finding import SEVERITIES, Finding
 from playbook.analysis.load import Study
 
-SEVERITIES = ("error", "warning", "info")
 EDGE_MARGIN = 0.1          # outer part of a range, in the spec's unit scale
 INFEASIBLE_WARN = 0.2      # fraction of infeasible trials worth a warning
 EARLY_BEST = 0.1           # Playbook: best checkpoints always in the first 10%
 LATE_BEST = 0.75           # Playbook: consistently in the last 25%
 LATE_SHARE = 0.8           # "consistently": this share of the trials
 CURVE_TRIALS = 3           # best trials per scientific value whose curves are checked
-
-
-@dataclasses.dataclass(frozen=True)
-class Finding:
-    """One observation about a study and the playbook's advice for it."""
-
-    severity: str                  # 'info' | 'warning' | 'error'
-    code: str                      # stable name, e.g. 'boundary', 'overfitting'
-    message: str                   # what was seen
-    numbers: dict[str, Any] = dataclasses.field(default_factory=dict)
-    recommendation: str = ""       # what the playbook says to do
-    trials: tuple[str, ...] = ()   # trial ids the finding is about
-
-    def __str__(self) -> str:
-        text = f"[{self.severity}] {self.code}: {self.message}"
-        return f"{text}\n    -> {self.recommendation}" if self.recommendation else text
 
 
 def diagnose(study: Study | str | os.PathLike) -> list[Finding]:
@@ -72,6 +55,7 @@ def diagnose(study: Study | str | os.PathLike) -> list[Finding]:
     context = _baseline_context(study)
     findings = progress(trials)
     findings += infeasible(trials, study.spec.nuisance, goal, context)
+    findings += stability.instability(trials, goal, context)
     findings += boundaries(trials, study.spec.nuisance, goal, context)
     findings += budget(study.spec)
     findings += best_steps(trials, goal, study.curves, study.metric, metric_resolution(study))
@@ -300,11 +284,13 @@ def infeasible(trials: pd.DataFrame, nuisance: Mapping[str, hp.Spec | hp.Branche
             "--retry_failed", tuple(failed["trial_id"])))
     if len(bad):
         share = len(bad) / len(ended)
+        reasons = load_lib.reasons(bad)
+        detail = ", ".join(f"{n} {reason}" for reason, n in reasons.items())
         findings.append(Finding(
             "warning" if share > INFEASIBLE_WARN else "info", "infeasible",
             f"{len(bad)} of {len(ended)} ended trials ({share:.0%}) are infeasible "
-            f"({(bad['status'] == 'diverged').sum()} diverged, {len(failed)} failed)",
-            {"infeasible": len(bad), "ended": len(ended), "fraction": share},
+            f"({detail})",
+            {"infeasible": len(bad), "ended": len(ended), "fraction": share, "reasons": reasons},
             "a high share of infeasible trials wastes budget: narrow the ranges that "
             "produce them, or stabilise training (warmup, gradient clipping)"
             if share > INFEASIBLE_WARN else "infeasible trials are expected near the edges "

@@ -292,6 +292,15 @@ def best_few(trials: pd.DataFrame, goal: str, k: int | None = None) -> dict[str,
     return out
 
 
+def reasons(bad: pd.DataFrame) -> dict[str, int]:
+    """Infeasible trials counted by why: a diverged trial's reason (collapsed, non_finite,
+    loss_explosion; 'diverged' for results written before reasons were recorded), or
+    'failed'."""
+    whys = ["failed" if row["status"] == "failed" else row["reason"]
+            if isinstance(row.get("reason"), str) else "diverged" for _, row in bad.iterrows()]
+    return {r: whys.count(r) for r in sorted(set(whys), key=whys.index)}
+
+
 def rerun_group(trials: pd.DataFrame, trial_id: str) -> pd.DataFrame:
     """A trial and its seed reruns (all statuses)."""
     return trials[(trials["trial_id"] == trial_id) | (trials["repeats"] == trial_id)]
