@@ -18,19 +18,21 @@ boundary warnings come from `diagnostics.boundary_hits`.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import textwrap
 from typing import Any
 
 import matplotlib
+import matplotlib.ticker
 import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from playbook import search as hp
-from playbook.analysis import decisions, diagnostics
+from playbook.analysis import decisions, diagnostics, ranges
 from playbook.analysis import load as load_lib
 from playbook.analysis.load import Study
 
@@ -83,23 +85,29 @@ def axis_plot(study: Study | str | os.PathLike, key: str,
     if len(bad):
         # Infeasible trials have no objective: drawn as red crosses at the worse edge.
         y = 0.97 if study.goal == "minimize" else 0.03
+        reasons = ", ".join(f"{n} {r}" for r, n in load_lib.reasons(bad).items())
         ax.scatter([position(v) for v in bad[key]], [y] * len(bad), marker="x",
                    color=INFEASIBLE_COLOR, s=40, transform=ax.get_xaxis_transform(),
-                   label=f"infeasible ({len(bad)})", zorder=4, clip_on=False)
+                   label=f"infeasible ({reasons})", zorder=4, clip_on=False)
         ax.margins(y=0.15)  # Keeps the crosses clear of the feasible points.
     if categories:
         ax.set_xticks(range(len(categories)), [str(c) for c in categories])
+        ax.set_xlim(-0.5, len(categories) - 0.5)
     else:
         _draw_bounds(ax, spec, study, palette)
         _set_scale(ax, branches)
     hits = diagnostics.boundary_hits(study.trials, study.spec.nuisance, study.goal, key,
                                      diagnostics._baseline_context(study), margin)
     title = key
+    at_limit = [h for h in hits if ranges.propose(key, h["spec"], h["side"]).at_limit]
+    hits = [h for h in hits if h not in at_limit]
     if hits:
         sides = sorted({"lower" if h["side"] == "low" else "upper" for h in hits})
         labels = sorted({h["label"] for h in hits})
         title = (f"{key}\nWARNING: best trials near the {' and '.join(sides)} bound "
                  f"({', '.join(labels)})")
+    elif at_limit:
+        title = f"{key}\nbest trials at its natural limit (nothing to expand)"
     _log_if_positive(ax, done["objective"])
     ax.set_title(title, color="firebrick" if hits else "black", fontsize=10)
     ax.set_xlabel(key)
@@ -145,17 +153,58 @@ def _draw_bounds(ax, spec: hp.Spec | hp.Branches, study: Study, palette: dict[st
                     ha="right", transform=ax.get_xaxis_transform())
 
 
+X_MARGIN = 0.04       # x limits: the searched range plus this fraction of its width (in scale)
+MIN_TICK_GAP = 0.09   # ticks closer than this fraction of the width are dropped
+REVERSE_LOG_TICKS = (0.0, 0.5, 0.9, 0.99, 0.999, 0.9999, 0.99999, 0.999999)
+
+
 def _set_scale(ax, branches: list[hp.Spec]) -> None:
+    """The x axis of an axis plot: the spec's scale, limits at the searched range plus
+    `X_MARGIN` of its width, and ticks spread over the width (reverse_log: 0.5, 0.9,
+    0.99, ... and the bounds, none closer than `MIN_TICK_GAP`)."""
     scales = {getattr(b, "scale", "linear") for b in branches}
-    if scales == {"log"}:
+    if all(isinstance(b, hp.Discrete) for b in branches):
+        values = sorted({float(v) for b in branches for v in b.values})
+        scale = "log" if values[0] > 0 and values[-1] / values[0] >= 10 else "linear"
+        low, high = values[0], values[-1]
+    else:
+        scale = scales.pop() if len(scales) == 1 else "linear"
+        low = float(min(diagnostics._bounds(b)[0] for b in branches))
+        high = float(max(diagnostics._bounds(b)[1] for b in branches))
+        values = None
+    forward, inverse = _SCALES[scale]
+    if scale == "log":
         ax.set_xscale("log")
-    elif scales == {"reverse_log"}:
+    elif scale == "reverse_log":
         # Dense near 1, as the search samples it: the axis is linear in -log10(1 - x).
-        ax.set_xscale("function", functions=(_to_reverse_log, _from_reverse_log))
-        low = min(b.low for b in branches)
-        high = max(b.high for b in branches)
-        ticks = [low, *(1 - 10.0 ** -k for k in range(1, 7) if low < 1 - 10.0 ** -k < high), high]
-        ax.set_xticks(ticks, [f"{t:.6g}" for t in ticks])
+        ax.set_xscale("function", functions=(forward, inverse))
+    a, b = float(forward(low)), float(forward(high))
+    pad = X_MARGIN * (b - a) if b > a else 0.5
+    ax.set_xlim(float(inverse(a - pad)), float(inverse(b + pad)))
+    if values is not None:
+        candidates = values
+    elif scale == "reverse_log":
+        candidates = [low, high, *(t for t in REVERSE_LOG_TICKS if low < t < high)]
+    elif scale == "log":  # decades, then 2x and 5x of them: labelled even within one decade
+        decades = [10.0 ** k for k in range(math.floor(math.log10(low)),
+                                            math.ceil(math.log10(high)) + 1)]
+        candidates = [low, high, *(m * d for m in (1, 2, 5) for d in decades
+                                   if low < m * d < high)]
+    else:
+        return  # matplotlib's linear locator spreads ticks well
+    ticks = _spread(candidates, forward, max(b - a, 1e-12))
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+
+
+def _spread(candidates: list[float], forward, width: float) -> list[float]:
+    """The candidates in order of priority, without any closer than `MIN_TICK_GAP` of
+    `width` (in scale) to one already kept; returned sorted."""
+    kept: list[float] = []
+    for t in candidates:
+        if all(abs(float(forward(t)) - float(forward(k))) >= MIN_TICK_GAP * width for k in kept):
+            kept.append(t)
+    return sorted(kept)
 
 
 def _to_reverse_log(x):
@@ -165,6 +214,14 @@ def _to_reverse_log(x):
 
 def _from_reverse_log(y):
     return 1.0 - 10.0 ** (-np.asarray(y, dtype=float))
+
+
+_SCALES = {
+    "linear": (lambda x: np.asarray(x, dtype=float), lambda y: np.asarray(y, dtype=float)),
+    "log": (lambda x: np.log10(np.asarray(x, dtype=float)),
+            lambda y: 10.0 ** np.asarray(y, dtype=float)),
+    "reverse_log": (_to_reverse_log, _from_reverse_log),
+}
 
 
 # -- isolation plot --------------------------------------------------------------------
