@@ -361,8 +361,13 @@ def best_step_plot(study: Study | str | os.PathLike) -> Figure:
                 label=[label for label, _ in groups])
         ax.legend(fontsize=7, loc="center left")
     ax.set_xlim(0, 1)
+    bad = load_lib.originals(study.trials)
+    bad = bad[bad["status"].isin(load_lib.INFEASIBLE)]
+    excluded = (f"\n{len(bad)} infeasible trials not counted ("
+                + ", ".join(f"{n} {r}" for r, n in load_lib.reasons(bad).items()) + ")"
+                if len(bad) else "")
     ax.set(xlabel="best_step / max_train_steps", ylabel="trials",
-           title="where retrospective checkpoint selection landed")
+           title=f"where retrospective checkpoint selection landed{excluded}")
     ax.title.set_fontsize(9)
     return fig
 
