@@ -6,7 +6,9 @@ import math
 import os
 import re
 
+import numpy as np
 import pytest
+import scipy.stats
 from test_analysis_load import write_study, write_trial
 
 from playbook import config as config_lib
@@ -39,64 +41,89 @@ def _compare(root):
     return {c.value.label: c for c in decisions.compare_values(study.trials, study.spec)}
 
 
-def test_without_reruns_the_difference_is_shown_but_not_judged(tmp_path, capsys):
-    root = _study(tmp_path, adamw=0.20, nesterov=0.25)
+def _welch(value, baseline, level=0.95):
+    """The Welch interval of mean(baseline) - mean(value), from its formula."""
+    a, b = np.asarray(baseline), np.asarray(value)
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    dof = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
+    half = scipy.stats.t.ppf((1 + level) / 2, dof) * math.sqrt(va + vb)
+    d = a.mean() - b.mean()
+    return d, d - half, d + half
+
+
+def test_without_reruns_there_is_no_verdict_and_compare_says_how_to_get_one(tmp_path, capsys):
+    root = _study(tmp_path, adamw=0.20, nesterov=0.25, nesterov_reruns=[0.26, 0.25, 0.27])
     comparison = _compare(root)["optimizer=nesterov"]
-    assert comparison.verdict == "no_reruns" and comparison.std is None
-    assert comparison.difference == pytest.approx(-0.05)  # worse than the baseline
+    assert comparison.verdict == "no_reruns" and comparison.low is None
     assert commands.compare(root) == 0
     out = capsys.readouterr().out
-    assert "optimizer=adamw (baseline): 0.2 (trial 0000)" in out
-    assert "worse by 0.05; trial variance unknown" in out
-    assert f"playbook rerun {os.path.abspath(root)} --top 1 --seeds 3" in out
+    assert ("optimizer=adamw (baseline): trial 0000 scored 0.2 when selected (not counted); "
+            "no done seed reruns") in out
+    assert "fewer than 2 done seed reruns of optimizer=adamw" in out
+    assert f"playbook rerun {os.path.abspath(root)} --top 1 --seeds 5" in out
 
 
-def test_a_difference_beyond_twice_the_pooled_rerun_std_is_real(tmp_path):
+def test_the_estimate_is_the_mean_of_the_reruns_without_the_selecting_trial(tmp_path):
+    # The selected trial's 0.10 is the luck of the best of N: its reruns score 0.2-0.3.
+    root = _study(tmp_path, adamw=0.25, nesterov=0.10, adamw_reruns=[0.24, 0.26, 0.25],
+                  nesterov_reruns=[0.30, 0.20, 0.25, 0.29])
+    comparison = _compare(root)["optimizer=nesterov"]
+    assert comparison.value.values == (0.30, 0.20, 0.25, 0.29)
+    assert comparison.value.mean == pytest.approx(np.mean([0.30, 0.20, 0.25, 0.29]))
+    assert comparison.value.best == 0.10 and comparison.value.seeds == 4
+    d, low, high = _welch([0.30, 0.20, 0.25, 0.29], [0.24, 0.26, 0.25])
+    assert (comparison.difference, comparison.low, comparison.high) == pytest.approx((d, low, high))
+    assert comparison.verdict == "inconclusive" and low < 0 < high
+    assert "(Welch, 4 vs 3 runs); the interval contains 0: inconclusive" in comparison.sentence()
+
+
+def test_an_interval_above_zero_is_better_and_below_zero_worse(tmp_path):
+    root = _study(tmp_path, adamw=0.25, nesterov=0.20, adamw_reruns=[0.251, 0.249, 0.252],
+                  nesterov_reruns=[0.202, 0.198, 0.201])
+    comparison = _compare(root)["optimizer=nesterov"]
+    d, low, high = _welch([0.202, 0.198, 0.201], [0.251, 0.249, 0.252])
+    assert comparison.verdict == "better" and comparison.low == pytest.approx(low) and low > 0
+    assert "excludes 0: better than the baseline" in comparison.sentence()
+    root = _study(tmp_path / "w", adamw=0.20, nesterov=0.25, adamw_reruns=[0.201, 0.199, 0.2],
+                  nesterov_reruns=[0.252, 0.249, 0.251])
+    assert _compare(root)["optimizer=nesterov"].verdict == "worse"
+
+
+def test_an_infeasible_rerun_is_reported_and_left_out(tmp_path):
     root = _study(tmp_path, adamw=0.25, nesterov=0.20, adamw_reruns=[0.251, 0.249],
                   nesterov_reruns=[0.202, 0.198])
+    write_trial(root, "0001-seed3", {"optimizer": "nesterov"}, {**LR, "learning_rate": 0.05},
+                status="diverged", seed=3, repeats="0001")
     comparison = _compare(root)["optimizer=nesterov"]
-    assert comparison.verdict == "better"
-    assert comparison.value.seeds == 3 and comparison.value.mean == pytest.approx(0.2)
-    # Both groups have std 0.001 (adamw) and 0.002 (nesterov) with 2 degrees of freedom each.
-    assert comparison.std == pytest.approx(math.sqrt((2 * 0.001 ** 2 + 2 * 0.002 ** 2) / 4))
-    assert "exceeds 2 x the pooled trial std" in comparison.sentence()
+    assert comparison.value.seeds == 2 and comparison.value.infeasible == 1
+    assert "over 2 seed reruns, 1 infeasible" in comparison.sentence()
 
 
-SPREAD = 0.01  # each side: its best trial at m and reruns at m - SPREAD, m + SPREAD,
-# so mean m, std SPREAD (ddof 1), and the pooled std of both sides is SPREAD.
+SPREAD = 0.01  # each side: three reruns at m - SPREAD, m, m + SPREAD (mean m, std SPREAD)
+# The 95% Welch half-width of two such sides: t(0.975, 4 dof) x sqrt(2 / 3) x SPREAD.
+HALF = scipy.stats.t.ppf(0.975, 4) * math.sqrt(2 / 3) * SPREAD
 
 
 @pytest.mark.parametrize("goal", ["minimize", "maximize"])
 @pytest.mark.parametrize("improvement, verdict", [
-    (2.1 * SPREAD, "better"), (1.9 * SPREAD, "within_noise"),
-    (-1.9 * SPREAD, "within_noise"), (-2.1 * SPREAD, "worse")])
-def test_the_verdict_turns_at_twice_the_pooled_rerun_std_on_both_sides(tmp_path, goal,
-                                                                       improvement, verdict):
+    (1.02 * HALF, "better"), (0.98 * HALF, "inconclusive"),
+    (-0.98 * HALF, "inconclusive"), (-1.02 * HALF, "worse")])
+def test_the_verdict_turns_where_the_interval_crosses_zero_on_both_sides(tmp_path, goal,
+                                                                         improvement, verdict):
     sign = 1 if goal == "maximize" else -1
     base, value = 0.5, 0.5 + sign * improvement
-    root = _study(tmp_path, adamw=base, nesterov=value, goal=goal,
-                  adamw_reruns=[base - SPREAD, base + SPREAD],
-                  nesterov_reruns=[value - SPREAD, value + SPREAD])
+    root = _study(tmp_path, adamw=base - 0.1 * sign, nesterov=value, goal=goal,
+                  adamw_reruns=[base - SPREAD, base, base + SPREAD],
+                  nesterov_reruns=[value - SPREAD, value, value + SPREAD])
     comparison = _compare(root)["optimizer=nesterov"]
-    assert comparison.std == pytest.approx(SPREAD)
     assert comparison.difference == pytest.approx(improvement)
+    assert comparison.high - comparison.low == pytest.approx(2 * HALF)
     assert comparison.verdict == verdict
-    expected = {"better": "a real improvement", "worse": "a real degradation",
-                "within_noise": "not distinguishable from noise"}[verdict]
-    assert comparison.sentence().endswith(expected)
-
-
-def test_a_difference_within_the_rerun_spread_is_noise(tmp_path):
-    root = _study(tmp_path, adamw=0.21, nesterov=0.20, adamw_reruns=[0.25, 0.18],
-                  nesterov_reruns=[0.24, 0.17])
-    comparison = _compare(root)["optimizer=nesterov"]
-    assert comparison.verdict == "within_noise"
-    assert "not distinguishable from noise" in comparison.sentence()
 
 
 def test_for_a_maximized_metric_higher_is_better(tmp_path):
-    root = _study(tmp_path, adamw=0.80, nesterov=0.90, adamw_reruns=[0.80, 0.81],
-                  nesterov_reruns=[0.90, 0.91], goal="maximize")
+    root = _study(tmp_path, adamw=0.80, nesterov=0.90, adamw_reruns=[0.80, 0.81, 0.79],
+                  nesterov_reruns=[0.90, 0.91, 0.89], goal="maximize")
     comparison = _compare(root)["optimizer=nesterov"]
     assert comparison.difference == pytest.approx(0.1) and comparison.verdict == "better"
 
@@ -122,7 +149,8 @@ def test_adopt_records_the_decision_and_writes_a_loadable_next_baseline(tmp_path
                   nesterov_reruns=[0.202, 0.198])
     assert commands.adopt(root, ["optimizer=nesterov"]) == 0
     out = capsys.readouterr().out
-    assert "adopted optimizer=nesterov (trial 0001" in out and "a real improvement" in out
+    assert "adopted optimizer=nesterov (trial 0001" in out
+    assert "the interval excludes 0: better than the baseline" in out
     config = config_lib.load(os.path.join(root, "next_baseline.py"))  # as `playbook train` does
     assert config.optimizer == "nesterov" and config.learning_rate == 0.05
     assert config.weight_decay == 1e-4 and config.model.width == 32

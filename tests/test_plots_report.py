@@ -110,7 +110,8 @@ def test_isolation_plot_has_error_bars_from_the_reruns(study):
         assert (low + high) / 2 == pytest.approx(np.mean(values))
         assert (high - low) / 2 == pytest.approx(np.std(values, ddof=1))
     texts = " ".join(t.get_text() for t in ax.texts)
-    assert "n=4" in texts                                 # best trial + 3 reruns
+    assert "n=3" in texts                       # 3 reruns; the selecting trial is not counted
+    assert "0.3\n±0.004" in texts                # their mean and std, not the trial's own 0.3
 
 
 def test_training_curves_and_best_steps_draw_the_best_trials(study):

@@ -25,7 +25,9 @@ def report(study_dir: str | os.PathLike) -> int:
 
 
 def compare(study_dir: str | os.PathLike) -> int:
-    """Prints, for each scientific value, whether it beats the baseline beyond trial variance."""
+    """Prints, for each scientific value, the difference from the baseline over seed reruns
+    (the selecting trials excluded) with its interval and verdict, and the expected best
+    objective after n trials."""
     print(decisions.comparison_text(load_lib.Study.load(study_dir)))
     return 0
 
@@ -35,15 +37,12 @@ def adopt(study_dir: str | os.PathLike, value: Sequence[str]) -> int:
     round's baseline config."""
     study = load_lib.Study.load(study_dir)
     record = decisions.adopt(study, value, diagnostics.diagnose(study))
-    comparison = decisions.Comparison(**{
-        "value": decisions.Estimate(**record["comparison"]["value"]),
-        "baseline": decisions.Estimate(**record["comparison"]["baseline"]),
-        **{k: record["comparison"][k] for k in ("difference", "std", "verdict")}})
+    comparison = decisions.Comparison.from_evidence(record["comparison"])
     adopted = " ".join(f"{k}={v}" for k, v in record["adopted"].items())
     print(f"adopted {adopted} (trial {record['trial_id']}, {study.metric} "
           f"{record['objective']:.4g})")
     print(f"  evidence: {comparison.sentence()}")
-    if comparison.verdict in ("no_reruns", "within_noise", "worse"):
+    if comparison.verdict in ("no_reruns", "inconclusive", "worse"):
         print("  note: the evidence does not show that it beats the baseline beyond trial "
               "variance (Playbook: adopt a change only if it does, and is worth its complexity)")
     for finding in record["findings"]:

@@ -245,7 +245,13 @@ def isolation_plot(study: Study | str | os.PathLike) -> Figure:
             ax.scatter(i + rng.uniform(-0.15, 0.15, len(mine)), mine["objective"],
                        color=palette[label], alpha=0.25, s=14, zorder=2)
         e = decisions.estimate(study.trials, scientific, study.goal)
-        if e.mean is None:
+        if e.trial_id is None:
+            continue
+        if e.mean is None:  # no reruns yet: the selected trial alone, hollow (it is biased)
+            ax.plot([i], [e.best], "o", color=palette[label], markersize=8,
+                    markerfacecolor="none", zorder=3)
+            ax.annotate(f"{e.best:.4g}\n(selected trial,\nno reruns)", (i, e.best),
+                        xytext=(10, 0), textcoords="offset points", fontsize=7, va="center")
             continue
         ax.errorbar([i], [e.mean], yerr=[[e.std or 0.0], [e.std or 0.0]], fmt="o",
                     color=palette[label], markersize=8, capsize=6, zorder=3)
@@ -259,7 +265,8 @@ def isolation_plot(study: Study | str | os.PathLike) -> Figure:
     ax.set_ylabel(_metric_label(study))
     nuisance = textwrap.fill(f"nuisance tuned: {', '.join(study.nuisance_keys) or 'none'}", 50)
     ax.set_title(f"isolation plot: best trial per scientific value\n{nuisance}\n"
-                 f"error bars: std of seed reruns", fontsize=8)
+                 f"markers: mean of the best trial's seed reruns (the trial itself excluded), "
+                 f"error bars: their std", fontsize=8)
     return fig
 
 
