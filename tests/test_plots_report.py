@@ -122,6 +122,20 @@ def test_training_curves_and_best_steps_draw_the_best_trials(study):
     assert heights == 11
 
 
+def test_expected_validation_performance_plot_draws_each_value_with_its_band(study):
+    from playbook.analysis import evp, evp_plots
+
+    (ax,) = evp_plots.evp_plot(study).axes
+    found = evp.curves(study.trials, study.goal, study.labels, seed=0)
+    lines = {line.get_label(): line for line in ax.lines}
+    assert set(lines) == {"optimizer=nesterov", "optimizer=adamw"}
+    for label, line in lines.items():
+        assert list(line.get_xdata()) == list(range(1, 7))   # n = 1..budget
+        assert np.allclose(line.get_ydata(), found[label].mean)
+    assert len(ax.collections) == 2                          # one band per value
+    assert "Dodge et al. 2019" in ax.get_title()
+
+
 def test_report_references_every_figure_and_writes_only_under_report(study, capsys):
     before = _files(study.root)
     stale = os.path.join(study.root, "report", "axis_removed_key.png")
@@ -139,7 +153,8 @@ def test_report_references_every_figure_and_writes_only_under_report(study, caps
     pngs = {f for f in os.listdir(report_dir) if f.endswith(".png")}
     assert set(parser.images) == pngs                     # every figure, nothing missing
     assert {"axis_learning_rate.png", "axis_momentum.png", "axis_model_activation.png",
-            "isolation.png", "training_curves.png", "best_steps.png"} <= pngs
+            "isolation.png", "training_curves.png", "best_steps.png",
+            "expected_validation_performance.png"} <= pngs
     text = parser.text()
     assert "Findings" in text and "boundary" in text and "Best trials" in text
     assert "playbook rerun" in text and "playbook adopt" in text

@@ -8,6 +8,8 @@
 - `training_curves`: train loss and validation metric of the best trials;
 - `all_curves`: the validation metric of every trial;
 - `best_step_plot`: where retrospective checkpoint selection landed;
+- `evp_plots.evp_plot`: the expected best objective after n trials per
+  scientific value, with bootstrap bands (Dodge et al. 2019);
 - `scaling_figures`: for a batch-size study, steps to result and the best
   learning rates per batch size (scaling_plots.py).
 
@@ -384,12 +386,15 @@ def best_step_plot(study: Study | str | os.PathLike) -> Figure:
 
 def figures(study: Study | str | os.PathLike) -> dict[str, Figure]:
     """Every figure of the study, by a file-safe name."""
+    from playbook.analysis import evp_plots  # it draws with this module
+
     study = load_lib.as_study(study)
     out = {f"axis_{slug(key)}": fig for key, fig in axis_plots(study).items()}
     out["isolation"] = isolation_plot(study)
     out["training_curves"] = training_curves(study)
     out["all_curves"] = all_curves(study)
     out["best_steps"] = best_step_plot(study)
+    out["expected_validation_performance"] = evp_plots.evp_plot(study)
     out.update(scaling_figures(study))
     return out
 

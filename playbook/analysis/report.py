@@ -140,8 +140,11 @@ def _status_table(study: Study) -> str:
     rows = []
     for label in study.labels:
         mine = trials[trials["label"] == label]
+        bad = mine[mine["status"].isin(load_lib.INFEASIBLE)]
         rows.append({"scientific value": label,
                      **{s: int((mine["status"] == s).sum()) for s in statuses},
+                     "infeasible by reason": ", ".join(
+                         f"{n} {r}" for r, n in load_lib.reasons(bad).items()),
                      "seed reruns": int(mine["repeats"].notna().sum())})
     return pd.DataFrame(rows).to_html(index=False, border=0)
 
@@ -160,7 +163,7 @@ def _best_table(study: Study) -> str:
     rows = []
     for label, best in load_lib.best_few(study.trials, study.goal, BEST_TRIALS).items():
         for rank, (_, row) in enumerate(best.iterrows(), start=1):
-            group = load_lib.rerun_group(study.trials, row["trial_id"])
+            group = study.trials[study.trials["repeats"] == row["trial_id"]]
             reruns = group[(group["status"] == "done") & group["objective"].notna()]
             spread = (f"{reruns['objective'].mean():.4g} ± {reruns['objective'].std():.2g} "
                       f"(n={len(reruns)})" if len(reruns) >= 2 else "")
@@ -169,7 +172,7 @@ def _best_table(study: Study) -> str:
                 "scientific value": label, "rank": rank, "trial": row["trial_id"],
                 study.metric: f"{row['objective']:.4g}",
                 "best step": f"{row['best_step']} / {row['max_train_steps']}",
-                "seed reruns": spread,
+                "seed reruns (trial excluded)": spread,
                 "nuisance": ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                                       for k, v in nuisance.items()),
             })
