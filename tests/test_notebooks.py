@@ -68,7 +68,7 @@ def test_analyze_study_notebook_draws_every_figure_and_the_findings(study_dir, t
                                                                     monkeypatch, root):
     study = shutil.copytree(study_dir, tmp_path / "study")
     images, text = _execute("analyze_study.ipynb", str(study), tmp_path, monkeypatch, root)
-    assert images == 2 + 4                     # two axis plots, isolation, 2 curves, best steps
+    assert images == 2 + 5   # two axis plots, isolation, 2 curves, best steps, expected best
     # Too few trials for two nuisance hyperparameters: the study is built to produce it.
     assert (f"[warning] too_few_trials: {BUDGET} trials per scientific value "
             "(optimizer=nesterov, optimizer=adamw) search 2 nuisance hyperparameters") in text
