@@ -10,8 +10,9 @@ weight decay, 2000 steps, evaluation every 100 steps. About a third of the 16
 trials sit above the stability threshold of the effective learning rate
 lr / (1 - momentum); their training loss climbs back to ln(10) and their
 validation error to chance, so they are recorded as `diverged` with reason
-`collapsed`, and the instability finding reports the threshold
-(docs/VALIDITY.md lists the measured numbers).
+`collapsed` (early, unless --config.fixed.stop_collapsed=False), and the
+instability finding reports the threshold (docs/VALIDITY.md lists the
+measured numbers).
 """
 
 from playbook import search as hp
@@ -33,6 +34,9 @@ def get_config():
             "weight_decay": 0.0,
             "max_train_steps": 2000,
             "eval_every_steps": 100,
+            # A collapsed trial stops early; False trains it to the end (full curves):
+            # --config.fixed.stop_collapsed=False
+            "stop_collapsed": True,
         },
         budget=16,
         metric="valid/error_rate",

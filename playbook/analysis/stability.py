@@ -91,21 +91,26 @@ def _threshold(label: str, points: list, goal: str) -> Finding | None:
     threshold, last_stable, name = top[-1][0], stable[0][0], top[-1][2]
     best = min(stable, key=lambda p: load_lib.sign(goal) * p[1]["objective"])
     ratio = threshold / best[0]
-    just_below = ratio <= JUST_BELOW
+    # "Just below": the best trial is the highest that trained, or close under the threshold.
+    just_below = best[1]["trial_id"] == stable[0][1]["trial_id"] or ratio <= JUST_BELOW
     below = [p for p in points[len(top):] if p[1]["status"] == "diverged"]
     reasons = load_lib.reasons(pd.DataFrame([p[1] for p in top]))
+    where = ("the highest that trained, just below the threshold" if
+             best[1]["trial_id"] == stable[0][1]["trial_id"] else
+             f"x{ratio:.2g} below the threshold, " + ("just below it" if just_below
+                                                       else "well below it"))
     message = (f"every {label} trial with {name} >= {threshold:.3g} is infeasible ({len(top)} "
                f"trials: {', '.join(f'{n} {r}' for r, n in reasons.items())}); the highest that "
-               f"trained is {last_stable:.3g}, and the best trial ({best[1]['trial_id']}, "
-               f"objective {best[1]['objective']:.4g}) sits at {best[0]:.3g}, "
-               + (f"just below the threshold (x{ratio:.2g})" if just_below else
-                  f"well below it (x{ratio:.2g})"))
+               f"trained is {last_stable:.3g}; the best trial ({best[1]['trial_id']}, objective "
+               f"{best[1]['objective']:.4g}) sits at {best[0]:.3g}, {where}")
     if below:
         message += f"; {len(below)} more infeasible trial(s) lie below {last_stable:.3g}"
+    locate = (f" (the threshold lies between {last_stable:.3g} and {threshold:.3g}: trials "
+              f"there would locate it)" if threshold / last_stable > JUST_BELOW else "")
     advice = (f"training is unstable just above the best trials: add learning-rate warmup "
               f"(warmup_fraction 0.05-0.1) or gradient clipping (grad_clip_norm) and search "
-              f"{name} above {threshold:.3g} again; the optimum may lie in the unstable region"
-              if just_below else
+              f"{name} above {last_stable:.3g} again; the optimum may lie in the unstable "
+              f"region{locate}" if just_below else
               f"the best trials are stable with room to spare; the trials above {threshold:.3g} "
               f"only spend budget: narrow the range of {name} below it in the next round")
     return Finding(
