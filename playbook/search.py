@@ -62,6 +62,12 @@ NATURAL_LIMITS = {
     "grad_clip_norm": Limits(0.0, None),
     "warmup_fraction": Limits(0.0, 1.0),
     "lr_end_factor": Limits(0.0, 1.0),
+    "warmup_steps": Limits(0.0, None),
+    "batch_size": Limits(1.0, None),
+    "width": Limits(1.0, None),
+    "depth": Limits(1.0, None),
+    "num_heads": Limits(1.0, None),
+    "mlp_dim": Limits(1.0, None),
 }
 
 
