@@ -83,17 +83,21 @@ def test_a_spike_that_recovers_is_not_a_collapse():
     assert not watch.collapsed_at_end({"valid/error_rate": 0.33})
 
 
-def test_a_slow_start_is_never_cut_short_but_ending_at_chance_is_collapsed():
+def test_a_trial_that_never_left_chance_is_a_slow_start_not_a_collapse():
     watch = collapse.Watch(1000, chance=math.log(10), chance_error=0.9)
     for step in range(50, 1001, 50):
         watch.note(step, 2.30)
-        assert not watch.collapsed_now()  # never learned: no early stop
-    assert watch.collapsed_at_end()
-    slow = collapse.Watch(1000, chance=math.log(10), chance_error=0.9)
-    for step in range(50, 1001, 50):
-        slow.note(step, 2.30 - step / 2000)  # learning slowly: 1.8 at the end
-    assert not slow.collapsed_at_end({"valid/error_rate": 0.62})
-    assert slow.collapsed_at_end({"valid/error_rate": 0.88})  # but ending at chance error
+        assert not watch.collapsed_now()
+    assert not watch.collapsed_at_end({"valid/error_rate": 0.9})
+
+
+def test_a_trial_that_learned_and_ends_at_chance_error_is_collapsed():
+    watch = collapse.Watch(1000, chance=math.log(10), chance_error=0.9)
+    for step, loss in zip(range(50, 1001, 50), np.linspace(1.6, 2.19, 20)):
+        watch.note(step, loss)  # trial 0011: learned (1.6), then climbing back slowly
+    assert not watch.collapsed_now()
+    assert not watch.collapsed_at_end({"valid/error_rate": 0.62})
+    assert watch.collapsed_at_end({"valid/error_rate": 0.876})
 
 
 def test_chance_levels_are_those_of_the_best_constant_prediction():
@@ -106,3 +110,29 @@ def test_chance_levels_are_those_of_the_best_constant_prediction():
     assert error == pytest.approx(0.3)
     regression = Split(np.zeros((3, 1)), np.array([0.5, 1.0, 2.0], np.float32))
     assert collapse.class_frequencies(regression, 0) is None
+
+
+def test_a_split_read_on_demand_is_sampled_or_taken_as_balanced():
+    class Column:  # labels read on demand, like playbook.data.records
+        def __init__(self, labels):
+            self.values, self.shape = labels, labels.shape
+            self.reads = 0
+
+        def __getitem__(self, idx):
+            self.reads += len(idx)
+            return self.values[idx]
+
+    class Records:
+        def __init__(self, labels):
+            self.labels = Column(labels)
+
+        def __len__(self):
+            return len(self.labels.values)
+
+    tokens = Records(np.random.default_rng(0).choice(4, size=(1000, 64), p=[0.7, 0.1, 0.1, 0.1]))
+    frequencies = collapse.class_frequencies(tokens, 4)
+    assert tokens.labels.reads == collapse.LABEL_SAMPLE
+    assert frequencies == pytest.approx([0.7, 0.1, 0.1, 0.1], abs=0.01)
+    images = Records(np.zeros((5000,), np.int64))  # 256 labels could not describe 1000 classes
+    assert collapse.class_frequencies(images, 1000) == pytest.approx(np.full(1000, 1e-3))
+    assert images.labels.reads == 0

@@ -15,15 +15,20 @@ loss. The rule (measured on MNIST-1D, docs/VALIDITY.md):
 
 - *at chance*: the mean training loss of a log interval is at least
   `1 - AT_CHANCE` times the chance level;
-- *collapsed*: every log interval of the last `WINDOW` of `max_train_steps`
-  (at least `MIN_POINTS` intervals) is at chance. During training this only
-  counts once the loss has first fallen clearly below chance (by `LEARNED`),
-  so a slow start is never cut short; at the end of training a trial whose
-  final window is at chance is collapsed either way (it learned nothing);
-- at the end of training, also when the final validation error rate (or
-  1 - accuracy) is within `AT_CHANCE_ERROR` of the chance error, the error of
-  always predicting the most frequent class: a trial whose training loss
-  climbs back slowly ends there before its loss reaches chance.
+- *learned*: the loss fell clearly below chance (by `LEARNED`) at some log
+  interval;
+- *collapsed*: a trial that learned and then has every log interval of the
+  last `WINDOW` of `max_train_steps` (at least `MIN_POINTS` intervals) at
+  chance; or, at the end of training, a trial that learned and whose final
+  validation error rate (or 1 - accuracy) is within `AT_CHANCE_ERROR` of the
+  chance error (the error of always predicting the most frequent class): a
+  trial whose training loss climbs back slowly ends there before its loss
+  reaches chance.
+
+A trial that never left chance is not collapsed: it is a slow start (too small
+a learning rate, or a smoke run of a few steps), `done` with an objective at
+chance that ranks last and biases nothing; calling it infeasible would put
+low-learning-rate trials into the instability region (stability.py).
 
 A spike that recovers within the window is not a collapse. Pure bookkeeping on
 numbers: no JAX, no I/O.
@@ -42,18 +47,26 @@ WINDOW = 0.10      # fraction of max_train_steps the loss must stay at chance
 MIN_POINTS = 3     # and at least this many consecutive log intervals
 
 AT_CHANCE_ERROR = 0.05  # measured: collapsed 0.876-0.912 vs chance 0.9; learning trials <= 0.66
-LABEL_SAMPLE = 4096  # examples whose labels give the class frequencies of a split read on demand
+LABEL_SAMPLE = 256  # examples whose labels give the class frequencies of a split read on demand
+LABELS_PER_CLASS = 20  # fewer sampled labels per class: assume balanced classes
 
 
 def class_frequencies(split, num_classes: int) -> np.ndarray | None:
-    """Frequencies of the integer labels of `split` (an in-memory `Split`, or one read
-    on demand, sampled by `LABEL_SAMPLE` examples); None when they are not class indices."""
+    """Frequencies of the integer labels of `split`; None when they are not class indices.
+
+    A split read on demand (records) is sampled (`LABEL_SAMPLE` examples); when such a
+    sample would hold fewer than `LABELS_PER_CLASS` labels per class (ImageNet's 1000
+    classes), the classes are taken as balanced without reading anything.
+    """
     if split is None or num_classes <= 0 or len(split) == 0:
         return None
     labels = split.labels
-    if not isinstance(labels, np.ndarray):  # read on demand: a fixed sample
-        idx = np.random.default_rng(0).choice(len(split), min(len(split), LABEL_SAMPLE),
-                                              replace=False)
+    if not isinstance(labels, np.ndarray):  # read on demand
+        per_example = int(np.prod(getattr(labels, "shape", (0, 1))[1:]))
+        size = min(len(split), LABEL_SAMPLE)
+        if size * per_example < LABELS_PER_CLASS * num_classes:
+            return np.full(num_classes, 1.0 / num_classes)
+        idx = np.random.default_rng(0).choice(len(split), size, replace=False)
         labels = np.asarray(labels[np.sort(idx)])
     if not np.issubdtype(labels.dtype, np.integer):
         return None
@@ -115,9 +128,9 @@ class Watch:
         return self.learned and self._window_full()
 
     def collapsed_at_end(self, final: dict[str, float] | None = None) -> bool:
-        """The final window of training is at chance, or the final validation error
-        (`final`: the last evaluation's metrics) is."""
-        return self._window_full() or self._error_at_chance(final or {})
+        """Learned, and then the final window of training is at chance, or the final
+        validation error (`final`: the last evaluation's metrics) is."""
+        return self.learned and (self._window_full() or self._error_at_chance(final or {}))
 
     def _error_at_chance(self, final: dict[str, float]) -> bool:
         if self.chance_error is None or self.chance_error <= 0:
