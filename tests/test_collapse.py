@@ -83,12 +83,23 @@ def test_a_spike_that_recovers_is_not_a_collapse():
     assert not watch.collapsed_at_end({"valid/error_rate": 0.33})
 
 
-def test_a_trial_that_never_left_chance_is_a_slow_start_not_a_collapse():
+def test_a_slow_start_is_never_stopped_and_not_a_collapse():
     watch = collapse.Watch(1000, chance=math.log(10), chance_error=0.9)
     for step in range(50, 1001, 50):
-        watch.note(step, 2.30)
+        watch.note(step, 2.30)  # just below ln 10 = 2.3026: barely learning
         assert not watch.collapsed_now()
     assert not watch.collapsed_at_end({"valid/error_rate": 0.9})
+
+
+def test_a_trial_never_better_than_chance_is_collapsed_at_the_end_only():
+    # Trial 0008 of the wide-range study (Nesterov, lr 0.50, momentum 0.985): its
+    # training loss never went below ln 10 (minimum 2.313), final error 0.886.
+    watch = collapse.Watch(2000, chance=math.log(10), chance_error=0.9)
+    for step in range(50, 2001, 50):
+        watch.note(step, 2.313 + 0.01 * (step % 3))
+        assert not watch.collapsed_now()
+    assert watch.collapsed_at_end({"valid/error_rate": 0.886})
+    assert not watch.collapsed_at_end({"valid/error_rate": 0.5})
 
 
 def test_a_trial_that_learned_and_ends_at_chance_error_is_collapsed():
@@ -136,3 +147,12 @@ def test_a_split_read_on_demand_is_sampled_or_taken_as_balanced():
     images = Records(np.zeros((5000,), np.int64))  # 256 labels could not describe 1000 classes
     assert collapse.class_frequencies(images, 1000) == pytest.approx(np.full(1000, 1e-3))
     assert images.labels.reads == 0
+
+
+def test_a_run_of_fewer_than_three_log_intervals_is_never_judged():
+    watch = collapse.Watch(10, chance=math.log(10), chance_error=0.9)
+    watch.note(5, 1.5)
+    watch.note(10, 2.1)  # learned, and ends at chance error: but two intervals only
+    assert not watch.collapsed_at_end({"valid/error_rate": 0.9})
+    watch.note(15, 2.1)
+    assert watch.collapsed_at_end({"valid/error_rate": 0.9})

@@ -23,14 +23,21 @@ loss. The rule (measured on MNIST-1D, docs/VALIDITY.md):
   validation error rate (or 1 - accuracy) is within `AT_CHANCE_ERROR` of the
   chance error (the error of always predicting the most frequent class): a
   trial whose training loss climbs back slowly ends there before its loss
-  reaches chance.
+  reaches chance;
+- *never better than chance*: at the end of training, a trial none of whose
+  (at least `MIN_POINTS`) log intervals had a loss below the chance level, and
+  whose final validation error is at chance, is collapsed too: unstable from
+  its first steps (measured: Nesterov at lr / (1 - momentum) = 34).
 
-A trial that never left chance is not collapsed: it is a slow start (too small
-a learning rate, or a smoke run of a few steps), `done` with an objective at
-chance that ranks last and biases nothing; calling it infeasible would put
-low-learning-rate trials into the instability region (stability.py).
+A trial whose loss went below chance but never clearly (by `LEARNED`) is not
+collapsed: a slow start (too small a learning rate, or a smoke run of a few
+steps), `done` with an objective near chance that ranks last and biases
+nothing; calling it infeasible would put low-learning-rate trials into the
+instability region (stability.py). Only a trial that learned is stopped early.
 
-A spike that recovers within the window is not a collapse. Pure bookkeeping on
+A spike that recovers within the window is not a collapse, and a run of fewer
+than `MIN_POINTS` log intervals is never judged (a smoke test of a few steps,
+whose batch-norm statistics may not have warmed up). Pure bookkeeping on
 numbers: no JAX, no I/O.
 """
 
@@ -99,6 +106,8 @@ class Watch:
     chance_error: float | None = None  # chance error rate, if known
     level: float = math.nan      # the chance level in force (chance, or the initial loss)
     learned: bool = False        # the loss fell clearly below the level at some point
+    below: bool = False          # the loss fell below the level at some point
+    noted: int = 0               # log intervals noted
     since: int | None = None     # first step of the current at-chance stretch
     points: int = 0              # log intervals in that stretch
     last: int = 0                # step of the last interval noted
@@ -108,6 +117,8 @@ class Watch:
             self.level = self.chance if self.chance is not None else float(initial_loss)
         if not math.isfinite(loss) or not math.isfinite(self.level) or self.level <= 0:
             return
+        self.noted += 1
+        self.below |= loss < self.level
         if loss < (1.0 - LEARNED) * self.level:
             self.learned = True
         if loss >= (1.0 - AT_CHANCE) * self.level:
@@ -129,8 +140,14 @@ class Watch:
 
     def collapsed_at_end(self, final: dict[str, float] | None = None) -> bool:
         """Learned, and then the final window of training is at chance, or the final
-        validation error (`final`: the last evaluation's metrics) is."""
-        return self.learned and (self._window_full() or self._error_at_chance(final or {}))
+        validation error (`final`: the last evaluation's metrics) is; or never better
+        than chance, with the final validation error at chance. Never before
+        `MIN_POINTS` log intervals."""
+        if self.noted < MIN_POINTS:  # too short a run to judge (a smoke test)
+            return False
+        at_chance = self._error_at_chance(final or {})
+        return (not self.below and at_chance) or (
+            self.learned and (self._window_full() or at_chance))
 
     def _error_at_chance(self, final: dict[str, float]) -> bool:
         if self.chance_error is None or self.chance_error <= 0:
