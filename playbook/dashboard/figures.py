@@ -220,14 +220,19 @@ def isolation_figure(study: Study) -> go.Figure:
                 hovertemplate="%{hovertext}<extra></extra>",
                 hovertext=[hover(study, row) for _, row in mine.iterrows()]))
         e = decisions.estimate(study.trials, scientific, study.goal)
-        if e.mean is None:
+        if e.trial_id is None:
             continue
-        note = (f"best trial {esc(e.trial_id)}: {e.best:.4g}<br>mean {e.mean:.4g}"
-                + (f" ± {e.std:.2g} over {e.seeds} seeds" if e.std is not None else
-                   " (no seed reruns)"))
+        # The estimate is the mean of the best trial's seed reruns, never the trial itself
+        # (it won a best-of-N selection); without reruns the trial is shown, hollow.
+        note = (f"best trial {esc(e.trial_id)}: {e.best:.4g}<br>"
+                + (f"mean {e.mean:.4g}" + (f" ± {e.std:.2g}" if e.std is not None else "")
+                   + f" over {e.seeds} seed reruns (the trial excluded)"
+                   if e.mean is not None else "no seed reruns"))
         fig.add_trace(go.Scatter(
-            x=[esc(label)], y=[e.mean], mode="markers", name=esc(label),
-            marker=dict(color=palette[label], size=13, symbol="diamond"),
+            x=[esc(label)], y=[e.mean if e.mean is not None else e.best], mode="markers",
+            name=esc(label),
+            marker=dict(color=palette[label], size=13,
+                        symbol="diamond" if e.mean is not None else "diamond-open"),
             error_y=dict(type="data", array=[e.std or 0.0], visible=True, thickness=2, width=8),
             customdata=[e.trial_id], hovertemplate="%{hovertext}<extra></extra>",
             hovertext=[note]))
