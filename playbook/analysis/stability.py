@@ -89,6 +89,8 @@ def _threshold(label: str, points: list, goal: str) -> Finding | None:
     if len(top) < MIN_UNSTABLE or not stable:
         return None
     threshold, last_stable, name = top[-1][0], stable[0][0], top[-1][2]
+    if threshold <= last_stable:  # ties: a trial at the threshold trained
+        return None
     best = min(stable, key=lambda p: load_lib.sign(goal) * p[1]["objective"])
     ratio = threshold / best[0]
     # "Just below": the best trial is the highest that trained, or close under the threshold.
