@@ -210,14 +210,28 @@ def test_a_trainers_curves_become_the_trial_result_and_metrics(tmp_path, in_proj
     assert events[30]["train/loss"] == pytest.approx(records[2]["train_loss"])
 
 
-@pytest.mark.parametrize("trainer, at", [("loss_turns_nan", 30), ("loss_explodes", 40)])
+@pytest.mark.parametrize("trainer, at, reason", [("loss_turns_nan", 30, "non_finite"),
+                                                 ("loss_explodes", 40, "loss_explosion")])
 def test_a_diverging_trainer_is_a_diverged_trial_at_the_first_bad_step(tmp_path, in_project,
-                                                                       trainer, at):
+                                                                       trainer, at, reason):
     project = in_project(toy_project(tmp_path, trainer=f"toytrain:{trainer}"))
     assert run_cli("train", "--config", "baseline.py", "--workdir", "w") == 0
     result = read_json(str(project / "w" / "result.json"))
     assert (result["status"], result["steps"], result["best_step"]) == ("diverged", at, at - 10)
+    assert result["reason"] == reason
     assert result["final"]["eval_error"] == pytest.approx(toy_curve(0.1, 60)[at - 10])
+
+
+def test_a_trainer_whose_loss_returns_to_its_start_is_a_collapsed_trial(tmp_path, in_project):
+    project = in_project(toy_project(tmp_path, trainer="toytrain:loss_collapses"))
+    assert run_cli("train", "--config", "baseline.py", "--workdir", "w") == 0
+    result = read_json(str(project / "w" / "result.json"))
+    # Finite throughout, so only the collapse rule can make it infeasible.
+    assert (result["status"], result["reason"], result["steps"]) == ("diverged", "collapsed", 60)
+    # The same curve without the collapse trains to the end.
+    project = in_project(toy_project(tmp_path / "healthy", trainer="toytrain:returns_curves"))
+    assert run_cli("train", "--config", "baseline.py", "--workdir", "w") == 0
+    assert read_json(str(project / "w" / "result.json"))["reason"] is None
 
 
 def test_a_trainer_that_raises_is_a_failed_trial_with_its_traceback(tmp_path, in_project):

@@ -16,8 +16,12 @@ Outcome. The trial is `failed` when the function raises (its traceback is
 kept) or when the study's metric is in none of the curves (the message names
 the metrics that were found); `diverged` when the training loss, or the
 metric itself, stops being finite or the loss explodes
-(`playbook.train.divergence`, at the first logged step where it does); else
-`done`, with its best step chosen retrospectively by the metric. A trial
+(`playbook.train.divergence`, at the first logged step where it does, with
+reason `non_finite` or `loss_explosion`), or when the training loss, having
+learned, ends back at the level of its first logged value (reason
+`collapsed`, `playbook.train.collapse`; the trainer's data is unknown, so its
+first loss stands in for chance level); else `done`, with its best step
+chosen retrospectively by the metric. A trial
 whose result.json says done or diverged is returned as it is.
 
 Resume. playbook calls the function again, with the same workdir, for a
@@ -38,13 +42,14 @@ import shutil
 import time
 import traceback
 
+import numpy as np
 from ml_collections import ConfigDict
 
 from playbook import config as config_lib
 from playbook import external
 from playbook.errors import ConfigError, storage_fault
+from playbook.train import collapse, divergence
 from playbook.train import curves as curves_lib
-from playbook.train import divergence
 from playbook.train import metrics as metrics_lib
 from playbook.train import result as result_lib
 from playbook.train.result import Throughput, TrialResult
@@ -112,7 +117,7 @@ def outcome(found: curves_lib.Curves, config: ConfigDict, metric: str, goal: str
     last = max(found.by_step, default=0)
 
     def result(status: str, best_step: int | None = None, steps_done: int = last,
-               text: str | None = None) -> TrialResult:
+               text: str | None = None, reason: str | None = None) -> TrialResult:
         # A diverged trial's final evaluation is its last one before the divergence.
         end = steps_done - (status == "diverged")
         usable = {s: m for s, m in found.by_step.items() if s <= end and metric in m}
@@ -120,7 +125,7 @@ def outcome(found: curves_lib.Curves, config: ConfigDict, metric: str, goal: str
         final = usable[max(usable)] if usable else None
         return TrialResult(status=status, best_step=best_step, best=best, final=final,
                            steps=steps_done, max_train_steps=length or last, metric=metric,
-                           goal=goal, error=text)
+                           goal=goal, error=text, reason=reason)
 
     if error is not None:
         return result("failed", text=error)
@@ -134,8 +139,21 @@ def outcome(found: curves_lib.Curves, config: ConfigDict, metric: str, goal: str
     best_step = _best_step(steps, values, goal, cutoff)
     if diverged_at is not None:
         log.warning("trial in %s diverged at step %d", workdir, diverged_at)
-        return result("diverged", best_step, diverged_at)
+        return result("diverged", best_step, diverged_at, reason=_reason(found, config,
+                                                                          metric, diverged_at))
+    if _collapsed(found, config, length or last):
+        log.warning("trial in %s ended at the loss it started from: recorded as collapsed",
+                    workdir)
+        return result("diverged", best_step, reason="collapsed")
     return result("done", best_step)
+
+
+def _reason(found: curves_lib.Curves, config: ConfigDict, metric: str, step: int) -> str:
+    """Why the curves diverged at `step`: a value there that is not finite, or a loss
+    that exploded."""
+    values = [float(v) for v in found.by_step.get(step, {}).values()
+              if isinstance(v, (int, float, np.floating, np.integer))]
+    return "non_finite" if any(not math.isfinite(v) for v in values) else "loss_explosion"
 
 
 def throughput(found: curves_lib.Curves, started: float, config: ConfigDict) -> Throughput:
@@ -168,6 +186,20 @@ def _divergence(found: curves_lib.Curves, config: ConfigDict, metric: str) -> in
     at.append(divergence.first_divergence(*found.curve(metric), 0.0))  # finiteness only
     at = [s for s in at if s is not None]
     return min(at) if at else None
+
+
+def _collapsed(found: curves_lib.Curves, config: ConfigDict, length: int) -> bool:
+    """The training loss went back to the level it started from and stayed there, after
+    having learned (collapse.Watch; the trainer's data is unknown, so its first logged
+    loss stands in for chance level)."""
+    loss = curves_lib.train_loss_name(found, _loss_key(config))
+    if loss is None:
+        return False
+    steps, values = found.curve(loss)
+    watch = collapse.Watch(length)
+    for step, value in zip(steps, values, strict=True):
+        watch.note(int(step), float(value), float(values[0]))
+    return watch.learned and watch.collapsed_at_end()
 
 
 def _best_step(steps: list[int], values: list[float], goal: str, cutoff: int) -> int | None:
