@@ -71,6 +71,19 @@ def _parser() -> argparse.ArgumentParser:
     adopt.add_argument("study_dir")
     adopt.add_argument("--value", nargs="+", required=True, metavar="KEY=VALUE",
                        help="the scientific value adopted, e.g. --value optimizer=adamw")
+    draft = sub.add_parser(
+        "next", help="draft the next round's study config from the findings",
+        description="Writes the next round's study config (default STUDY_DIR/next_study.py) "
+                    "and its baseline beside it, each change commented with the finding behind "
+                    "it, and prints the changes.")
+    draft.add_argument("study_dir")
+    draft.add_argument("--out", default=None, help="the study config to write "
+                                                   "(default STUDY_DIR/next_study.py)")
+    draft.add_argument("--adopt", nargs="+", default=(), metavar="KEY=VALUE",
+                       help="adopt a scientific value as the new baseline first (as "
+                            "`playbook adopt`); default: the latest decision, if any")
+    history = sub.add_parser("history", help="the chain of rounds a study belongs to")
+    history.add_argument("study_dir")
     _scaling_parsers(sub)
     _dashboard_parsers(sub)
     return parser
@@ -150,11 +163,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _export(args)
         if args.command == "rerun":
             return _rerun(args)
-        if args.command in ("report", "compare", "adopt"):
+        if args.command in ("report", "compare", "adopt", "next", "history"):
             from playbook.analysis import commands
 
             if args.command == "adopt":
                 return commands.adopt(args.study_dir, args.value)
+            if args.command == "next":
+                return commands.next_round(args.study_dir, args.out, args.adopt)
             return getattr(commands, args.command)(args.study_dir)
     except ConfigError as e:
         # Messages quote user text verbatim; a line break in it must not split the line.

@@ -8,7 +8,8 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from playbook.analysis import decisions, diagnostics
+from playbook.analysis import decisions, diagnostics, rounds
+from playbook.analysis import history as history_lib
 from playbook.analysis import load as load_lib
 from playbook.analysis import report as report_lib
 
@@ -51,4 +52,30 @@ def adopt(study_dir: str | os.PathLike, value: Sequence[str]) -> int:
     print(f"  next baseline: {record['next_baseline']}")
     print(f"  next round: playbook train --config {record['next_baseline']} "
           f"--workdir runs/next_baseline")
+    return 0
+
+
+def next_round(study_dir: str | os.PathLike, out: str | None = None,
+               adopt: Sequence[str] = ()) -> int:
+    """Writes the next round's study config and prints its changes."""
+    written = rounds.write_next(os.fspath(study_dir), out, adopt)
+    drafted = written.draft
+    print(f"round {drafted.round}: {written.config}")
+    print(f"  baseline: {written.baseline}" + (
+        f" (adopted {' '.join(f'{k}={v}' for k, v in written.decision['adopted'].items())})"
+        if written.decision else " (the study's baseline; nothing adopted)"))
+    changed = [c for c in drafted.changes if not c.kept]
+    print(f"  {len(changed)} change(s):" if changed else "  no change: the search space, "
+          "budget and training length stay")
+    for change in drafted.changes:
+        print(f"  {'=' if change.kept else '*'} {change.line()}")
+    print(f"  designer {drafted.designer}, budget {drafted.budget} per scientific value")
+    print(f"  run it: playbook study --config {os.path.relpath(written.config)} "
+          f"--workdir runs/{drafted.name}")
+    return 0
+
+
+def history(study_dir: str | os.PathLike) -> int:
+    """Prints the chain of rounds `study_dir` belongs to."""
+    print(history_lib.history_text(os.fspath(study_dir)))
     return 0

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from playbook.analysis import decisions, diagnostics, plots
+from playbook.analysis import decisions, diagnostics, plots, rounds
 from playbook.analysis import load as load_lib
 from playbook.analysis.diagnostics import Finding
 from playbook.analysis.load import Study
@@ -117,6 +117,7 @@ def render(study: Study, findings: Sequence[Finding], figure_files: dict[str, st
         f"{e(', '.join(study.scientific_keys))}; nuisance: "
         f"{e(', '.join(study.nuisance_keys) or 'none')}. Report written "
         f"{e(datetime.datetime.now().isoformat(timespec='seconds'))}.</p>",
+        _rounds_html(study),
         "<h2>Trials</h2>", _status_table(study),
         "<h2>Findings</h2>", _findings_html(findings),
         "<h2>Comparison with the baseline</h2>",
@@ -132,6 +133,24 @@ def render(study: Study, findings: Sequence[Finding], figure_files: dict[str, st
         "</details>", "</body></html>",
     ]
     return "\n".join(p for p in parts if p)
+
+
+def _rounds_html(study: Study) -> str:
+    """Links to the round this study continues and the rounds that continue it."""
+    e = html.escape
+    here = os.path.join(study.root, REPORT_DIR)
+    links = []
+    previous = rounds.previous_dir(study.root)
+    if previous:
+        links.append(("previous round", previous))
+    links += [("next round", d) for d in rounds.next_dirs(study.root)]
+    parts = [f"{e(what)}: <a href='{e(os.path.relpath(os.path.join(d, REPORT_DIR, 'index.html'), here))}'>"
+             f"{e(os.path.basename(d))}</a>" for what, d in links]
+    drafted = os.path.join(study.root, rounds.NEXT_STUDY_FILE)
+    if os.path.exists(drafted):
+        parts.append(f"next round drafted: <a href='{e(os.path.relpath(drafted, here))}'>"
+                     f"{e(rounds.NEXT_STUDY_FILE)}</a>")
+    return f"<p>Rounds: {'; '.join(parts)}.</p>" if parts else ""
 
 
 def _status_table(study: Study) -> str:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import itertools
+import json
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -43,13 +44,15 @@ def define(*, baseline: str | ConfigDict, scientific: Mapping[str, Sequence[Any]
            nuisance: Mapping[str, Any], budget: int, metric: str = "",
            goal: str = "", designer: str = "halton", seed: int = 0,
            fixed: Mapping[str, Any] | None = None, name: str = "",
-           description: str = "") -> ConfigDict:
+           description: str = "", previous: Mapping[str, Any] | None = None) -> ConfigDict:
     """A study config, written with dotted names (`'model.width': [64, 256]`).
 
     `baseline` is a config file path (relative to the study file, then to the
     working directory; `FILE:ARG` passes an argument) or a ConfigDict.
     `metric` defaults to the workload's default validation metric; `goal` to
-    the metric's direction.
+    the metric's direction. `previous` names the round this study continues:
+    {'study': its directory (relative to the study file), 'changes': [{'key', 'change',
+    'reason'}, ...]} (written by `playbook next`; see playbook/analysis/rounds.py).
     """
     c = ConfigDict()
     c.name = name
@@ -63,6 +66,8 @@ def define(*, baseline: str | ConfigDict, scientific: Mapping[str, Sequence[Any]
     c.metric = metric
     c.goal = goal
     c.seed = seed
+    if previous:
+        c.previous = dict(previous)
     return c
 
 
@@ -153,6 +158,7 @@ class StudySpec:
     metric: str
     goal: str
     seed: int
+    previous: dict[str, Any] = dataclasses.field(default_factory=dict)  # the round it continues
 
     # -- construction -----------------------------------------------------------------
 
@@ -160,7 +166,7 @@ class StudySpec:
     def from_config(cls, study: ConfigDict, study_path: str | None = None) -> StudySpec:
         """Parses and validates a study config; ConfigError on the first problem."""
         known = {"name", "description", "baseline", "scientific", "nuisance", "fixed", "budget",
-                 "designer", "metric", "goal", "seed"}
+                 "designer", "metric", "goal", "seed", "previous"}
         for key in study.keys():
             if key not in known:
                 raise ConfigError(f"unknown study field '{key}'{closest(key, known)}; "
@@ -197,6 +203,7 @@ class StudySpec:
             metric="",
             goal="",
             seed=_parse_seed(study.get("seed", 0)),
+            previous=_parse_previous(study.get("previous", None), study_path),
         )
         designers.create(spec.designer, 0, 0)  # Unknown designer names fail here.
         metric, goal = (_parse_str("metric", study.get("metric", "")),
@@ -265,7 +272,7 @@ class StudySpec:
     # -- serialisation ----------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d = {
             "name": self.name,
             "description": self.description,
             "baseline": config_lib.to_dict(self.baseline),
@@ -278,6 +285,9 @@ class StudySpec:
             "goal": self.goal,
             "seed": self.seed,
         }
+        if self.previous:  # Absent for a first round, so studies written before still resume.
+            d["previous"] = self.previous
+        return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> StudySpec:
@@ -289,7 +299,8 @@ class StudySpec:
                 scientific=tuple((k, tuple(v)) for k, v in d["scientific"].items()),
                 nuisance={k: hp.spec_from_any(s) for k, s in d["nuisance"].items()},
                 fixed=dict(d.get("fixed", {})), budget=int(d["budget"]), designer=d["designer"],
-                metric=d["metric"], goal=d["goal"], seed=int(d["seed"]))
+                metric=d["metric"], goal=d["goal"], seed=int(d["seed"]),
+                previous=dict(d.get("previous") or {}))
         except ConfigError:
             raise
         except (AttributeError, KeyError, TypeError, ValueError) as e:
@@ -477,6 +488,27 @@ def _parse_seed(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**32:
         raise ConfigError(f"'seed' must be an integer in [0, 2**32), got {value!r}; e.g. seed=0")
     return value
+
+
+def _parse_previous(value: Any, study_path: str | None) -> dict[str, Any]:
+    """The round a study continues: its directory made absolute (relative paths are
+    relative to the study file) and the changes with their reasons, as plain JSON."""
+    if value is None or (hasattr(value, "keys") and not len(value)):
+        return {}
+    plain = config_lib.to_dict(value) if isinstance(value, ConfigDict) else value
+    if not isinstance(plain, Mapping) or not isinstance(plain.get("study"), str):
+        raise ConfigError(f"'previous' must be a dict with the previous round's study directory, "
+                          f"e.g. previous={{'study': 'runs/round1', 'changes': []}}; got {value!r}")
+    changes = plain.get("changes") or []
+    if not isinstance(changes, (list, tuple)) or not all(isinstance(c, Mapping) for c in changes):
+        raise ConfigError(f"'previous.changes' must be a list of dicts (key, change, reason); "
+                          f"got {changes!r}")
+    study = plain["study"]
+    if study_path and not os.path.isabs(study):
+        study = os.path.join(os.path.dirname(os.path.abspath(study_path)), study)
+    out = json.loads(json.dumps({**plain, "study": os.path.normpath(study),
+                                 "changes": [dict(c) for c in changes]}, default=str))
+    return out
 
 
 def _parse_str(name: str, value: Any) -> str:

@@ -1,0 +1,298 @@
+"""Drafting the next round (`playbook next`) and the chain of rounds (`playbook history`).
+
+The rules are checked on constructed studies whose answer is known by
+construction (a best trial at an edge, a region that diverged, a key that does
+not matter); the loop as a whole on a real tiny synthetic study whose
+learning-rate range ends a decade below where the model trains well.
+"""
+
+import dataclasses
+import json
+import os
+import pathlib
+
+import numpy as np
+import pytest
+from study_templates import BASELINE
+from test_analysis_load import write_study, write_trial
+
+from playbook import cli
+from playbook import search as hp
+from playbook.analysis import diagnostics, draft, history, rounds
+from playbook.analysis import load as load_lib
+from playbook.study import source
+from playbook.study.spec import StudySpec
+
+LOG_LR = {"learning_rate": {"kind": "float", "low": 1e-4, "high": 1e-3, "scale": "log"},
+          "weight_decay": {"kind": "float", "low": 1e-6, "high": 1e-2, "scale": "log"}}
+ADAMW = {"optimizer": ["adamw"]}
+STUDIES = pathlib.Path(__file__).resolve().parents[1] / "configs" / "studies"
+
+
+def _study(root, nuisance, rows, *, budget=10, baseline=None, max_steps=200, best_step=None):
+    """A finished study: `rows` are (nuisance values, objective or 'diverged'/'failed')."""
+    root = write_study(root, scientific=ADAMW, nuisance=nuisance, budget=budget,
+                       baseline=baseline)
+    for i, (values, outcome) in enumerate(rows):
+        status = outcome if isinstance(outcome, str) else "done"
+        write_trial(root, f"{i:04d}", {"optimizer": "adamw"}, values, status=status,
+                    objective=None if status != "done" else outcome, max_steps=max_steps,
+                    best_step=best_step)
+    return root
+
+
+def _draft(root):
+    study = load_lib.Study.load(root)
+    return draft.draft(study, diagnostics.diagnose(study))
+
+
+def _changes(drafted, key):
+    return [c for c in drafted.changes if c.key.split("[")[0] == key]
+
+
+def _grid(n, low, high):
+    return np.exp(np.linspace(np.log(low), np.log(high), n))
+
+
+# -- the rules -------------------------------------------------------------------------
+
+
+def test_best_trials_at_the_upper_edge_expand_the_range_one_decade(tmp_path):
+    lrs, wds = _grid(10, 1.1e-4, 9.9e-4), _grid(10, 1e-6, 1e-2)[::-1]
+    rows = [({"learning_rate": lr, "weight_decay": wd}, 0.5 - 0.1 * np.log10(lr / 1e-4))
+            for lr, wd in zip(lrs, wds)]
+    drafted = _draft(_study(tmp_path / "s", LOG_LR, rows))
+    assert drafted.nuisance["learning_rate"] == hp.log(1e-4, 1e-2)  # one decade above 1e-3
+    (change,) = _changes(drafted, "learning_rate")
+    assert change.finding == "boundary" and "log [0.0001, 0.001] -> log [0.0001, 0.01]" in \
+        change.change
+    assert drafted.designer == "halton"  # a boundary finding is left: still exploring
+
+
+def test_best_momentum_at_zero_keeps_the_range_at_its_natural_limit(tmp_path):
+    nuisance = {"momentum": {"kind": "float", "low": 0.0, "high": 0.99, "scale": "reverse_log"},
+                "learning_rate": {"kind": "float", "low": 1e-3, "high": 1.0, "scale": "log"}}
+    moms, lrs = np.linspace(0.0, 0.98, 10), _grid(10, 2e-3, 0.5)[[3, 7, 1, 9, 5, 0, 8, 2, 6, 4]]
+    rows = [({"momentum": m, "learning_rate": lr}, 0.2 + 0.3 * m + 0.001 * abs(np.log(lr)))
+            for m, lr in zip(moms, lrs)]
+    root = _study(tmp_path / "s", nuisance, rows, baseline={"optimizer": "nesterov"})
+    with open(os.path.join(root, "study.json")) as f:
+        spec = json.load(f)
+    spec["spec"]["scientific"] = {"optimizer": ["nesterov"]}
+    with open(os.path.join(root, "study.json"), "w") as f:
+        json.dump(spec, f)
+    for i in range(10):
+        meta_path = os.path.join(root, "trials", f"{i:04d}", "trial.json")
+        with open(meta_path) as f:
+            meta = json.load(f)
+        meta["scientific"] = {"optimizer": "nesterov"}
+        with open(meta_path, "w") as f:
+            json.dump(meta, f)
+    drafted = _draft(root)
+    assert drafted.nuisance["momentum"] == hp.reverse_log(0.0, 0.99)
+    (kept,) = _changes(drafted, "momentum")
+    assert kept.kept and "natural limit" in kept.reason and "0" in kept.reason
+
+
+def _unstable_rows(best_lr, best_objective):
+    """lr in [1e-4, 1e-1]: above 1e-2 every trial diverged; the best sits at `best_lr`."""
+    lrs = [1.2e-4, 3e-4, 8e-4, 2e-3, 4e-3, 8e-3, 1.5e-2, 3e-2, 6e-2, 9e-2]
+    rows = []
+    for i, lr in enumerate(lrs):
+        wd = float(_grid(10, 1e-6, 1e-2)[(3 * i) % 10])
+        outcome = ("diverged" if lr > 1e-2 else best_objective if lr == best_lr
+                   else 0.4 + 0.02 * abs(np.log(lr / best_lr)))
+        rows.append(({"learning_rate": lr, "weight_decay": wd}, outcome))
+    return rows
+
+
+def test_an_outer_part_that_only_diverged_is_narrowed_to_the_stable_region(tmp_path):
+    nuisance = {**LOG_LR, "learning_rate": {"kind": "float", "low": 1e-4, "high": 1e-1,
+                                            "scale": "log"}}
+    drafted = _draft(_study(tmp_path / "s", nuisance, _unstable_rows(2e-3, 0.3)))
+    assert drafted.nuisance["learning_rate"] == hp.log(1e-4, 1.5e-2)  # the first diverged lr
+    (change,) = _changes(drafted, "learning_rate")
+    assert change.finding == "divergence_threshold" and "0.015" in change.reason
+    assert "warmup_fraction" not in drafted.fixed
+
+
+def test_a_best_trial_at_the_edge_of_stability_gets_warmup_and_keeps_its_range(tmp_path):
+    nuisance = {**LOG_LR, "learning_rate": {"kind": "float", "low": 1e-4, "high": 1e-1,
+                                            "scale": "log"}}
+    drafted = _draft(_study(tmp_path / "s", nuisance, _unstable_rows(8e-3, 0.2)))
+    assert drafted.nuisance["learning_rate"] == hp.log(1e-4, 1e-1)
+    assert drafted.fixed["warmup_fraction"] == draft.WARMUP_FRACTION
+    (change,) = _changes(drafted, "warmup_fraction")
+    assert "last stable" in change.reason and "warmup" in change.reason
+
+
+def test_a_second_stabilisation_clips_at_the_best_trials_gradient_norm(tmp_path):
+    nuisance = {**LOG_LR, "learning_rate": {"kind": "float", "low": 1e-4, "high": 1e-1,
+                                            "scale": "log"}}
+    root = _study(tmp_path / "s", nuisance, _unstable_rows(8e-3, 0.2),
+                  baseline={"warmup_fraction": 0.1})
+    with open(os.path.join(root, "trials", "0005", "metrics.jsonl"), "a") as f:
+        for step, norm in enumerate(np.linspace(1.0, 10.0, 10)):
+            f.write(json.dumps({"step": 300 + step, "train/grad_norm": float(norm)}) + "\n")
+    drafted = _draft(root)
+    assert drafted.fixed["grad_clip_norm"] == pytest.approx(np.percentile(
+        np.linspace(1.0, 10.0, 10), 90), rel=1e-2)
+    assert "warmup_fraction" not in drafted.fixed
+
+
+def test_a_key_that_does_not_matter_is_fixed_and_the_budget_follows(tmp_path):
+    rng = np.random.default_rng(0)
+    lrs = _grid(16, 1.5e-4, 7e-4)
+    wds = np.exp(rng.uniform(np.log(1e-6), np.log(1e-2), 16))
+    rows = [({"learning_rate": lr, "weight_decay": wd},
+             0.2 + 2.0 * np.log10(lr / 3.2e-4) ** 2) for lr, wd in zip(lrs, wds)]
+    drafted = _draft(_study(tmp_path / "s", LOG_LR, rows, budget=4))
+    assert "weight_decay" not in drafted.nuisance
+    best = min(rows, key=lambda r: r[1])[0]["weight_decay"]
+    assert drafted.fixed["weight_decay"] == pytest.approx(best, rel=1e-3)
+    (fixed,) = _changes(drafted, "weight_decay")
+    assert fixed.finding == "importance" and "importance" in fixed.reason
+    assert "learning_rate" in drafted.nuisance
+    # Four trials for two keys is too few; for the one key left, four are enough.
+    assert drafted.budget == 4 and not _changes(drafted, "budget")
+
+
+def test_the_budget_rises_with_the_nuisance_dimensions_left(tmp_path):
+    nuisance = {**LOG_LR, "b1": {"kind": "float", "low": 0.8, "high": 0.99,
+                                 "scale": "reverse_log"}}
+    rows = [({"learning_rate": lr, "weight_decay": 1e-4, "b1": 0.9}, 0.3 + 0.01 * i)
+            for i, lr in enumerate(_grid(5, 2e-4, 5e-4))]
+    drafted = _draft(_study(tmp_path / "s", nuisance, rows, budget=5))
+    assert drafted.budget == diagnostics.trials_needed(3) == 25
+    (change,) = _changes(drafted, "budget")
+    assert change.change == "5 -> 25" and change.finding == "too_few_trials"
+
+
+def test_early_best_checkpoints_shorten_training_and_scale_evaluation(tmp_path):
+    rows = [({"learning_rate": lr, "weight_decay": 1e-4}, 0.3 + 0.01 * i)
+            for i, lr in enumerate(_grid(10, 2e-4, 5e-4))]
+    root = _study(tmp_path / "s", LOG_LR, rows, max_steps=2000, best_step=100,
+                  baseline={"max_train_steps": 2000, "eval_every_steps": 100})
+    drafted = _draft(root)
+    assert drafted.fixed["max_train_steps"] == 250  # 100 / 0.4, a round number
+    assert drafted.fixed["eval_every_steps"] == 12  # 20 evaluations per run, as before
+    assert drafted.designer == "bayesopt"  # no boundary or instability finding left
+
+
+def test_next_steps_are_round_numbers():
+    assert [draft.nice_steps(s) for s in (3, 101, 240, 251, 999, 4100)] == [
+        10, 200, 250, 500, 1000, 5000]
+
+
+# -- the file ------------------------------------------------------------------------
+
+
+def _round_trip(spec, tmp_path, previous=None):
+    fields = {"name": spec.name, "description": spec.description, "baseline": BASELINE,
+              "scientific": {k: list(v) for k, v in spec.scientific},
+              "nuisance": spec.nuisance, "fixed": spec.fixed, "budget": spec.budget,
+              "designer": spec.designer, "metric": spec.metric, "goal": spec.goal,
+              "seed": spec.seed}
+    if previous:
+        fields["previous"] = previous
+    path = tmp_path / "drafted.py"
+    path.write_text(source.study_source(fields, {"nuisance": {"momentum": ["a why"]}}, "doc"))
+    return StudySpec.load(str(path)), path.read_text()
+
+
+def test_a_written_config_loads_back_as_the_spec_it_was_written_from(tmp_path):
+    spec = StudySpec.load(str(STUDIES / "synthetic_optimizers.py"))
+    spec = dataclasses.replace(spec, name="x", budget=7, seed=3,
+                               fixed={"max_train_steps": 60, "model.dropout": 0.1})
+    spec = dataclasses.replace(spec, nuisance={
+        **spec.nuisance, "warmup_steps": hp.int_range(1, 20, "log"),
+        "batch_size": hp.discrete([16, 32]), "model.activation": hp.choice(["relu", "gelu"]),
+        "momentum": hp.reverse_log(0.0, 0.99, when={"optimizer": ["nesterov"]})})
+    previous = {"study": str(tmp_path / "r1"), "round": 2, "changes": [
+        {"section": "nuisance", "key": "learning_rate", "change": "log [1, 2] -> log [1, 20]",
+         "reason": "a reason long enough to be split over lines " * 4, "finding": "boundary",
+         "kept": False}]}
+    loaded, text = _round_trip(spec, tmp_path, previous)
+    for field in ("scientific", "nuisance", "budget", "designer", "metric", "goal", "seed"):
+        assert getattr(loaded, field) == getattr(spec, field), field
+    assert loaded.fixed == spec.fixed and loaded.previous == previous
+    assert "# a why\n            'momentum'" in text
+    assert max(map(len, text.splitlines())) <= source.WIDTH
+
+
+# -- bad input -----------------------------------------------------------------------
+
+
+def _one_line_exit_2(argv, capsys):
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("playbook: error: ")
+    return err
+
+
+def test_next_on_a_study_without_a_finished_trial_exits_2(tmp_path, capsys):
+    root = _study(tmp_path / "s", LOG_LR, [({"learning_rate": 2e-4, "weight_decay": 1e-4},
+                                            "diverged")])
+    err = _one_line_exit_2(["next", root], capsys)
+    assert "no finished trial" in err and "playbook study" in err
+    assert not os.path.exists(os.path.join(root, rounds.NEXT_STUDY_FILE))
+
+
+def test_next_on_a_study_with_failed_trials_exits_2(tmp_path, capsys):
+    root = _study(tmp_path / "s", LOG_LR, [({"learning_rate": 2e-4, "weight_decay": 1e-4}, 0.3),
+                                           ({"learning_rate": 4e-4, "weight_decay": 1e-4},
+                                            "failed")])
+    err = _one_line_exit_2(["next", root], capsys)
+    assert "failed" in err and "--retry_failed" in err
+
+
+def test_adopting_a_value_the_study_did_not_test_exits_2_and_writes_nothing(tmp_path, capsys):
+    root = _study(tmp_path / "s", LOG_LR, [({"learning_rate": 2e-4, "weight_decay": 1e-4}, 0.3)])
+    err = _one_line_exit_2(["next", root, "--adopt", "optimizer=sgd"], capsys)
+    assert "'sgd' is not a value of scientific 'optimizer'" in err and "adamw" in err
+    assert sorted(os.listdir(root)) == ["study.json", "trials"]
+
+
+# -- the loop on a real study --------------------------------------------------------
+
+LOW_ROUND = """
+from playbook import search as hp
+from playbook.study import define
+
+def get_config():
+    return define(
+        name="low_lr", baseline={baseline!r}, scientific={{"optimizer": ["adamw"]}},
+        nuisance={{"learning_rate": hp.log(2e-4, 2e-3)}},
+        fixed={{"max_train_steps": 60, "eval_every_steps": 10, "log_every_steps": 5}},
+        budget=6, metric="valid/error_rate")
+"""
+
+
+@pytest.mark.slow
+def test_a_range_a_decade_too_low_is_expanded_and_the_next_round_does_better(tmp_path, capsys):
+    config = tmp_path / "round1.py"
+    config.write_text(LOW_ROUND.format(baseline=BASELINE))
+    r1, r2 = str(tmp_path / "r1"), str(tmp_path / "r2")
+    assert cli.main(["study", "--config", str(config), "--workdir", r1, "--no_progress"]) == 0
+    assert cli.main(["next", r1, "--adopt", "optimizer=adamw"]) == 0
+    printed = capsys.readouterr().out
+    drafted = StudySpec.load(os.path.join(r1, rounds.NEXT_STUDY_FILE))
+    lr = drafted.nuisance["learning_rate"]
+    assert lr.high == pytest.approx(2e-2) and lr.scale == "log"  # the region of the optimum
+    assert "boundary" in printed and "learning_rate" in printed
+    assert drafted.previous["study"] == r1 and drafted.previous["round"] == 2
+    assert cli.main(["study", "--config", os.path.join(r1, rounds.NEXT_STUDY_FILE),
+                     "--workdir", r2, "--no_progress"]) == 0
+    best = [load_lib.ranked(load_lib.load_study(d), "minimize")["objective"].min()
+            for d in (r1, r2)]
+    assert best[1] < best[0] - 0.05
+    capsys.readouterr()
+    assert cli.main(["history", r1]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("2 round(s)") and text.index(r1) < text.index(r2)
+    assert "decision: adopted optimizer=adamw" in text and "changed learning_rate" in text
+    assert f"best optimizer=adamw: {best[1]:.4g}" in text
+    page = open(os.path.join(r2, "report", "index.html")).read()
+    assert "previous round" in page and "../../r1/report/index.html" in page
+    history.history_text(r2)  # the same chain from its other end
+    assert rounds.chain(r2) == [os.path.abspath(r1), os.path.abspath(r2)]
