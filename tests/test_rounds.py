@@ -262,9 +262,9 @@ from playbook.study import define
 def get_config():
     return define(
         name="low_lr", baseline={baseline!r}, scientific={{"optimizer": ["adamw"]}},
-        nuisance={{"learning_rate": hp.log(2e-4, 2e-3)}},
+        nuisance={{"learning_rate": hp.log(1.5e-4, 1.5e-3)}},
         fixed={{"max_train_steps": 60, "eval_every_steps": 10, "log_every_steps": 5}},
-        budget=6, metric="valid/error_rate")
+        budget=8, metric="valid/error_rate")
 """
 
 
@@ -278,7 +278,8 @@ def test_a_range_a_decade_too_low_is_expanded_and_the_next_round_does_better(tmp
     printed = capsys.readouterr().out
     drafted = StudySpec.load(os.path.join(r1, rounds.NEXT_STUDY_FILE))
     lr = drafted.nuisance["learning_rate"]
-    assert lr.high == pytest.approx(2e-2) and lr.scale == "log"  # the region of the optimum
+    assert lr.high == pytest.approx(1.5e-2) and lr.scale == "log"  # a decade higher
+    assert lr.low == pytest.approx(4.47e-4, rel=1e-2)  # every trial at or below it collapsed
     assert "boundary" in printed and "learning_rate" in printed
     assert drafted.previous["study"] == r1 and drafted.previous["round"] == 2
     assert cli.main(["study", "--config", os.path.join(r1, rounds.NEXT_STUDY_FILE),

@@ -148,6 +148,10 @@ class _State:
     def value(self, key: str) -> Any:
         return self.fixed.get(key, self.context.get(key))
 
+    def value_before(self, key: str) -> Any:
+        """`key` in the study as it was (its fixed values are in its baseline)."""
+        return self.context.get(key)
+
     def label_values(self) -> dict[str, dict[str, Any]]:
         return {describe(s): s for s in self.study.spec.scientific_values()}
 
@@ -166,6 +170,40 @@ class _State:
         else:
             spec = new
         self.nuisance[key] = spec
+
+    def problem(self) -> str | None:
+        """Why the draft so far would not pass `playbook study`'s checks (ranges, natural
+        limits, a trainable config at the corners of the search space), or None."""
+        try:
+            for key, spec in self.nuisance.items():
+                for _, branch in (spec.branches if isinstance(spec, hp.Branches)
+                                  else ((None, spec),)):
+                    branch.check(key)
+                    hp.check_limits(key, branch)
+            baseline = config_lib.with_values(self.study.spec.baseline, self.fixed)
+            dataclasses.replace(self.study.spec, baseline=baseline,
+                                nuisance=self.nuisance)._check_trainable()
+        except ConfigError as e:
+            return str(e).split(" (in the trial with", 1)[0]
+        return None
+
+    def try_replace(self, key: str, old: hp.Spec, new: hp.Spec) -> str | None:
+        """Replaces `old` by `new` if the draft stays valid; else the problem, unchanged."""
+        before = self.nuisance[key]
+        self.replace(key, old, new)
+        problem = self.problem()
+        if problem:
+            self.nuisance[key] = before
+        return problem
+
+    def try_fixed(self, values: Mapping[str, Any]) -> str | None:
+        """Fixes `values` if the draft stays valid; else the problem, unchanged."""
+        before = dict(self.fixed)
+        self.fixed.update(values)
+        problem = self.problem()
+        if problem:
+            self.fixed = before
+        return problem
 
     def add(self, section: str, key: str, change: str, reason: str, finding: str,
             kept: bool = False) -> None:
@@ -197,7 +235,13 @@ class _State:
                          kept=True)
             else:
                 new = dataclasses.replace(spec, low=proposal.new_low, high=proposal.new_high)
-                self.replace(key, spec, new)
+                problem = self.try_replace(key, spec, new)
+                if problem:
+                    self.add("nuisance", where, "", f"{_values(finding)} near the {side} bound "
+                             f"{spec_bound(spec, side):g}, but the expanded range "
+                             f"{new.describe()} would not train ({problem})", "boundary",
+                             kept=True)
+                    continue
                 self.add("nuisance", where, f"{spec.describe()} -> {new.describe()}",
                          f"{_values(finding)} near the {side} bound {spec_bound(spec, side):g}; "
                          f"expanded one step of its scale", "boundary")
@@ -237,9 +281,8 @@ class _State:
         pick = max if side == "high" else min
         bound = pick(f.numbers["threshold"] for f in mine)
         new = _narrowed(spec, side, bound)
-        if new is None or new == spec:
+        if new is None or new == spec or self.try_replace(key, spec, new):
             return
-        self.replace(key, spec, new)
         self.add("nuisance", where, f"{spec.describe()} -> {new.describe()}",
                  f"every {', '.join(f.numbers['label'] for f in mine)} trial with {key} "
                  f"{'>=' if side == 'high' else '<='} {bound:.3g} diverged "
@@ -266,23 +309,25 @@ class _State:
         self.stabilised = True
         searched = set(self.nuisance) | {k for k, _ in self.study.spec.scientific}
         warmup = self.value("warmup_fraction")
-        if ("warmup_fraction" in self.context and "warmup_fraction" not in searched
-                and not warmup and not self.value("warmup_steps")):
-            self.fixed["warmup_fraction"] = WARMUP_FRACTION
+        if ("warmup_fraction" in self.context and not searched & {"warmup_fraction",
+                                                                      "warmup_steps"}
+                and not warmup and not self.value("warmup_steps")
+                and not self.try_fixed({"warmup_fraction": WARMUP_FRACTION})):
             self.add("fixed", "warmup_fraction", f"{warmup} -> {WARMUP_FRACTION}", f"{reason}; "
                      f"learning-rate warmup lets higher learning rates train, and the range "
                      f"stays so the next round searches past the edge again", code)
             return
         clip = self.value("grad_clip_norm")
-        if "grad_clip_norm" in self.context and "grad_clip_norm" not in searched and not clip:
-            norm = self.grad_norm()
-            self.fixed["grad_clip_norm"] = norm
+        norm = self.grad_norm()
+        if ("grad_clip_norm" in self.context and "grad_clip_norm" not in searched and not clip
+                and not self.try_fixed({"grad_clip_norm": norm})):
             self.add("fixed", "grad_clip_norm", f"{clip} -> {norm:g}", f"{reason}; warmup is "
                      f"already on, so gradients are clipped at the {CLIP_PERCENTILE}th "
                      f"percentile of the best trial's gradient norm", code)
             return
         self.add("fixed", "warmup_fraction", "", f"{reason}; warmup and gradient clipping are "
-                 f"already on (or searched): look at the training curves", code, kept=True)
+                 f"already on, searched, or not possible here: look at the training curves",
+                 code, kept=True)
 
     def grad_norm(self) -> float:
         """The CLIP_PERCENTILE-th percentile of the best trial's logged gradient norm."""
@@ -306,7 +351,9 @@ class _State:
                 continue
             value = _typed(spec, best[key])
             del self.nuisance[key]
-            self.fixed[key] = value
+            if self.try_fixed({key: value}):
+                self.nuisance[key] = spec
+                continue
             self.add("fixed", key, f"searched {spec.describe()} -> fixed at {value!r}",
                      f"{share:.1%} of the importance over {result.trials} trials (main "
                      f"effects, adjusted R^2 {result.explained:.2f}); fixed at the best trial's "
@@ -331,17 +378,19 @@ class _State:
                    f"training; trained {LONGER:g}x longer")
         if new == current:
             return
-        self.fixed["max_train_steps"] = new
+        scaled = {k: max(1, round(self.value(k) * new / current)) for k in STEP_KEYS
+                  if isinstance(self.value(k), int) and self.value(k) > 0}
+        problem = self.try_fixed({"max_train_steps": new, **scaled})
+        if problem:
+            self.add("fixed", "max_train_steps", "", f"{why}; but {new} steps would not train "
+                     f"({problem})", finding.code, kept=True)
+            return
         self.add("fixed", "max_train_steps", f"{current} -> {new}", why, finding.code)
-        for key in STEP_KEYS:
-            every = self.value(key)
-            if isinstance(every, int) and every > 0:
-                scaled = max(1, round(every * new / current))
-                if scaled != every:
-                    self.fixed[key] = scaled
-                    self.add("fixed", key, f"{every} -> {scaled}", f"scaled with "
-                             f"max_train_steps to keep {current / every:.3g} intervals per run",
-                             finding.code)
+        for key, every in scaled.items():
+            if every != self.value_before(key):
+                self.add("fixed", key, f"{self.value_before(key)} -> {every}", f"scaled with "
+                         f"max_train_steps to keep {new / every:.3g} intervals per run",
+                         finding.code)
 
     def budget(self) -> int:
         spec = dataclasses.replace(self.study.spec, nuisance=self.nuisance)
