@@ -99,3 +99,13 @@ def test_walkthrough_notebook_analyses_compares_and_adopts(study_dir, tmp_path, 
     assert decision["adopted"] == {"optimizer": optimizer} and decision["trial_id"] == trial_id
     with open(study / "report" / "index.html") as f:
         assert trial_id in f.read()
+
+
+def test_next_round_notebook_drafts_the_next_round_and_prints_the_chain(study_dir, tmp_path,
+                                                                         monkeypatch, root):
+    study = shutil.copytree(study_dir, tmp_path / "round1")
+    _, text = _execute("next_round.ipynb", str(study), tmp_path, monkeypatch, root)
+    assert "round 2: " in text and "designer" in text
+    drafted = open(study / "next_study.py").read()
+    assert "previous={" in drafted and "def get_config():" in drafted
+    assert "1 round(s)" in text and "decision: adopted optimizer=" in text
