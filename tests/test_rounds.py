@@ -297,3 +297,36 @@ def test_a_range_a_decade_too_low_is_expanded_and_the_next_round_does_better(tmp
     assert "previous round" in page and "../../r1/report/index.html" in page
     history.history_text(r2)  # the same chain from its other end
     assert rounds.chain(r2) == [os.path.abspath(r1), os.path.abspath(r2)]
+
+
+def test_history_follows_the_chain_from_either_end_and_reports_link_it(tmp_path):
+    from playbook.analysis import report
+
+    rows = [({"learning_rate": 2e-4, "weight_decay": 1e-4}, 0.4)]
+    r1 = _study(tmp_path / "r1", LOG_LR, rows)
+    r2 = _study(tmp_path / "r2", LOG_LR, [({"learning_rate": 2e-3, "weight_decay": 1e-4}, 0.3)])
+    with open(os.path.join(r2, "study.json")) as f:
+        study = json.load(f)
+    study["spec"]["previous"] = {"study": r1, "round": 2, "changes": [
+        {"section": "nuisance", "key": "learning_rate", "change": "log [1, 2] -> log [1, 20]",
+         "reason": "best trial(s) at 1.9", "finding": "boundary", "kept": False}]}
+    with open(os.path.join(r2, "study.json"), "w") as f:
+        json.dump(study, f)
+    assert rounds.chain(r1) == rounds.chain(r2) == [r1, r2]
+    text = history.history_text(r2)
+    lines = text.splitlines()
+    assert lines[0] == "2 round(s)" and lines[1].startswith("round 1: constructed (")
+    assert "best optimizer=adamw: 0.4 (trial 0000" in text and "0.3 (trial 0000" in text
+    assert ("changed learning_rate: log [1, 2] -> log [1, 20] (boundary: best trial(s) at 1.9)"
+            in text)
+    assert text.count("decision: none recorded") == 2 and text.index("<- this study") > \
+        text.index("round 2:")
+    first, second = (report._rounds_html(load_lib.Study.load(d)) for d in (r1, r2))
+    assert "next round: <a href='../../r2/report/index.html'>r2</a>" in first
+    assert "previous round: <a href='../../r1/report/index.html'>r1</a>" in second
+    # Moved together to another folder, the chain still holds (found beside the round).
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    os.rename(r1, moved / "r1")
+    os.rename(r2, moved / "r2")
+    assert rounds.chain(str(moved / "r2")) == [str(moved / "r1"), str(moved / "r2")]
