@@ -330,3 +330,23 @@ def test_history_follows_the_chain_from_either_end_and_reports_link_it(tmp_path)
     os.rename(r1, moved / "r1")
     os.rename(r2, moved / "r2")
     assert rounds.chain(str(moved / "r2")) == [str(moved / "r1"), str(moved / "r2")]
+
+
+def test_an_adopted_value_is_the_next_baseline_beside_the_drafted_config(tmp_path, capsys):
+    from playbook import config as config_lib
+
+    root = _study(tmp_path / "s", LOG_LR, [({"learning_rate": 2e-4, "weight_decay": 1e-4}, 0.3),
+                                           ({"learning_rate": 5e-4, "weight_decay": 3e-3}, 0.2)])
+    assert cli.main(["next", root, "--adopt", "optimizer=adamw"]) == 0
+    assert "(adopted optimizer=adamw)" in capsys.readouterr().out
+    drafted = open(os.path.join(root, rounds.NEXT_STUDY_FILE)).read()
+    assert "baseline='next_baseline.py'," in drafted and "# decision: baseline:" in drafted
+    spec = StudySpec.load(os.path.join(root, rounds.NEXT_STUDY_FILE))
+    assert spec.baseline.learning_rate == 5e-4 and spec.baseline.weight_decay == 3e-3
+    assert spec.previous["changes"][0]["finding"] == "decision"
+    # Elsewhere, and without --adopt: the latest decision's baseline, copied beside it.
+    out = tmp_path / "elsewhere" / "round2.py"
+    assert cli.main(["next", root, "--out", str(out)]) == 0
+    copied = config_lib.load(str(tmp_path / "elsewhere" / "round2_baseline.py"))
+    assert copied.learning_rate == 5e-4
+    assert StudySpec.load(str(out)).previous["study"] == root

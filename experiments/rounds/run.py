@@ -98,6 +98,25 @@ def main() -> None:
     with open(os.path.join(HERE, "summary.json"), "w") as f:
         json.dump(summary, f, indent=1, default=str)
     print(playbook("history", os.path.join(STUDIES, f"round{len(rounds)}")))
+    print(table(summary))
+
+
+def table(summary: dict) -> str:
+    """The figures of docs/ROUNDS.md as a markdown table."""
+    lines = ["| study | ranges | max_train_steps | designer | trials | best valid error "
+             "(trial, step) | best values | steps trained | training s | open findings |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    rows = [(f"round {i}", r) for i, r in enumerate(summary["rounds"], start=1)]
+    if "wide" in summary:
+        rows.append(("wide", summary["wide"]))
+    for name, r in rows:
+        values = ", ".join(f"{k}={v:.3g}" for k, v in r["best_values"].items())
+        lines.append(
+            f"| {name} | {'; '.join(f'{k} {v}' for k, v in r['ranges'].items())} | "
+            f"{r['fixed'].get('max_train_steps')} | {r['designer']} | {r['trials']} | "
+            f"{r['best']:.3f} ({r['best_trial']}, {r['best_step']}) | {values} | {r['steps']} | "
+            f"{r['train_seconds']:.0f} | {', '.join(r['open']) or 'none'} |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -67,8 +67,13 @@ def write_next(study_dir: str, out: str | None = None, adopt: Sequence[str] = ()
         decision = latest_decision(study.root)
     drafted = draft_lib.draft(study, findings)
     os.makedirs(os.path.dirname(out), exist_ok=True)
-    baseline = os.path.splitext(out)[0] + "_baseline.py"
-    decisions.write_text_atomic(baseline, _baseline_source(study, decision))
+    adopted = (decision or {}).get("next_baseline", "")
+    if adopted and os.path.dirname(os.path.abspath(adopted)) == os.path.dirname(out) \
+            and os.path.exists(adopted):
+        baseline = os.path.abspath(adopted)  # adopt's next_baseline.py is beside it already
+    else:
+        baseline = os.path.splitext(out)[0] + "_baseline.py"
+        decisions.write_text_atomic(baseline, _baseline_source(study, decision))
     text = config_text(study, drafted, out, baseline, decision)
     decisions.write_text_atomic(out, text)
     try:
