@@ -67,6 +67,7 @@ def test_best_trials_at_the_upper_edge_expand_the_range_one_decade(tmp_path):
     assert change.finding == "boundary" and "log [0.0001, 0.001] -> log [0.0001, 0.01]" in \
         change.change
     assert drafted.designer == "halton"  # a boundary finding is left: still exploring
+    assert drafted.seed == 1  # new points: weight_decay's range stays, its values do not
 
 
 def test_best_momentum_at_zero_keeps_the_range_at_its_natural_limit(tmp_path):

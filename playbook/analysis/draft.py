@@ -18,6 +18,7 @@ from what the last one showed. The rules, in the order they are applied:
 - the designer is `bayesopt` (exploitation) once no boundary or instability
   finding is left, `halton` (exploration) before;
 - max_train_steps follows the best-step findings (never tuned in a study);
+- the designer's seed moves on, so ranges that stay are sampled at new points;
 - the scientific question stays as it is.
 
 `draft` is a pure function of a loaded study, its findings and an optional
@@ -56,7 +57,7 @@ STEP_KEYS = ("eval_every_steps", "log_every_steps")  # intervals that scale with
 class Change:
     """One difference between a round and the next, or a deliberate non-change."""
 
-    section: str      # nuisance | fixed | budget | designer | baseline
+    section: str      # nuisance | fixed | budget | designer | seed | baseline
     key: str          # the hyperparameter (or the field) concerned
     change: str       # what differs, e.g. "log [1e-05, 0.001] -> log [1e-05, 0.01]"
     reason: str       # the finding or decision behind it, with its numbers
@@ -121,10 +122,11 @@ def draft(study: Study, findings: Sequence[Finding]) -> Draft:
     budget = state.budget()
     designer = state.designer(findings)
     number = int(spec.previous.get("round", 1)) + 1 if spec.previous else 2
+    seed = state.seed()
     return Draft(name=_next_name(spec.name, number), description=spec.description,
                  scientific=spec.scientific, nuisance=state.nuisance, fixed=state.fixed,
                  budget=budget, designer=designer, metric=spec.metric, goal=spec.goal,
-                 seed=spec.seed, round=number, changes=tuple(state.changes))
+                 seed=seed, round=number, changes=tuple(state.changes))
 
 
 def _next_name(name: str, number: int) -> str:
@@ -400,6 +402,15 @@ class _State:
         need = max(f.numbers["needed"] for f in short)
         self.add("budget", "budget", f"{spec.budget} -> {need}", short[0].message, "too_few_trials")
         return need
+
+    def seed(self) -> int:
+        """A new designer seed: with the same one, every range that did not change would be
+        sampled at the very values the last round already trained."""
+        old = self.study.spec.seed
+        new = (old + 1) % 2**32
+        self.add("seed", "seed", f"{old} -> {new}", "fresh quasi-random points; the same seed "
+                 "repeats the last round's points wherever a range stayed", "new_round")
+        return new
 
     def designer(self, findings: Sequence[Finding]) -> str:
         """Playbook: quasi-random search while exploring; Bayesian optimisation once the
