@@ -280,7 +280,7 @@ def test_a_range_a_decade_too_low_is_expanded_and_the_next_round_does_better(tmp
     drafted = StudySpec.load(os.path.join(r1, rounds.NEXT_STUDY_FILE))
     lr = drafted.nuisance["learning_rate"]
     assert lr.high == pytest.approx(1.5e-2) and lr.scale == "log"  # a decade higher
-    assert lr.low == pytest.approx(4.47e-4, rel=1e-2)  # every trial at or below it collapsed
+    assert lr.low == pytest.approx(1.5e-4)  # slow trials are results, not infeasible: kept
     assert "boundary" in printed and "learning_rate" in printed
     assert drafted.previous["study"] == r1 and drafted.previous["round"] == 2
     assert cli.main(["study", "--config", os.path.join(r1, rounds.NEXT_STUDY_FILE),

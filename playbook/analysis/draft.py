@@ -260,8 +260,8 @@ class _State:
                            f"and the best trial ({key}={n['best']:.3g}) is the last stable one",
                            "divergence_threshold")
             return
-        # Below the best, infeasible trials learned nothing (collapsed at chance): no
-        # stabilisation helps there, and the range is cut whether or not the best is next.
+        # Below the best, warmup and clipping do not help (they stabilise large steps):
+        # the infeasible low end is cut whether or not the best trial is next to it.
         spec = self.branch(key, label)
         if not isinstance(spec, (hp.Float, hp.Int)):
             return
