@@ -351,3 +351,14 @@ def test_an_adopted_value_is_the_next_baseline_beside_the_drafted_config(tmp_pat
     copied = config_lib.load(str(tmp_path / "elsewhere" / "round2_baseline.py"))
     assert copied.learning_rate == 5e-4
     assert StudySpec.load(str(out)).previous["study"] == root
+
+
+def test_a_flat_key_stays_searched_while_another_range_is_still_moving(tmp_path):
+    rng = np.random.default_rng(0)
+    lrs = _grid(16, 1.1e-4, 9.9e-4)  # the objective falls all the way to the upper edge
+    wds = np.exp(rng.uniform(np.log(1e-6), np.log(1e-2), 16))
+    rows = [({"learning_rate": lr, "weight_decay": wd}, 0.5 - 0.2 * np.log10(lr / 1e-4))
+            for lr, wd in zip(lrs, wds)]
+    drafted = _draft(_study(tmp_path / "s", LOG_LR, rows))
+    assert drafted.nuisance["learning_rate"] == hp.log(1e-4, 1e-2)
+    assert "weight_decay" in drafted.nuisance and "weight_decay" not in drafted.fixed

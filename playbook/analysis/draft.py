@@ -13,7 +13,9 @@ from what the last one showed. The rules, in the order they are applied:
   below its threshold), the draft adds learning-rate warmup, or gradient
   clipping when warmup is already on, as fixed values, and keeps the range;
 - a nuisance hyperparameter that does not matter (analysis.importance) is fixed
-  at its best trial's value, freeing budget for the others;
+  at its best trial's value, freeing budget for the others, once no other key's
+  range is still moving; a boundary finding on it is then not followed (on a
+  flat axis the best trials sit anywhere, edges included);
 - the budget follows the number of nuisance dimensions (diagnostics.budget);
 - the designer is `bayesopt` (exploitation) once no boundary or instability
   finding is left, `halton` (exploration) before;
@@ -106,7 +108,7 @@ def draft(study: Study, findings: Sequence[Finding]) -> Draft:
     """The next round of `study` given its `findings` (diagnostics.diagnose)."""
     check_draftable(study, findings)
     spec = study.spec
-    state = _State(study, dict(spec.nuisance), dict(spec.fixed))
+    state = _State(study, dict(spec.nuisance), dict(spec.fixed), findings)
     for finding in findings:
         if finding.code == "boundary":
             state.boundary(finding)
@@ -137,13 +139,17 @@ def _next_name(name: str, number: int) -> str:
 class _State:
     """The next round's search space while the rules edit it."""
 
-    def __init__(self, study: Study, nuisance: dict, fixed: dict):
+    def __init__(self, study: Study, nuisance: dict, fixed: dict, findings: Sequence[Finding]):
         self.study, self.nuisance, self.fixed = study, nuisance, fixed
+        self.findings = findings
         self.changes: list[Change] = []
         self.context = {k: config_lib.get(study.spec.baseline, k)
                         for k in config_lib.flat_keys(study.spec.baseline)}
         self.touched: set[str] = set()
+        self.edges: set[str] = set()  # flat keys whose boundary findings were not followed
         self.stabilised = False
+        self.importance = importance_lib.importance(study.trials, study.spec.nuisance,
+                                                    study.goal, self.context)
 
     # -- helpers -----------------------------------------------------------------------
 
@@ -213,10 +219,24 @@ class _State:
 
     # -- rules -------------------------------------------------------------------------
 
+    def flat(self, key: str) -> bool:
+        """Whether `key` does not matter (its axis is flat), by the main-effect importance,
+        measured once no other key's best trials sit at an edge: until then the trials
+        sample a region the next round leaves, where a key may be flat for want of a
+        good learning rate."""
+        result = self.importance
+        moving = {f.numbers["key"] for f in self.findings
+                  if f.code == "boundary" and not f.numbers.get("at_limit")} - {key}
+        return (bool(result.share) and result.explained >= EXPLAINED and not moving
+                and result.share.get(key, 1.0) < UNIMPORTANT)
+
     def boundary(self, finding: Finding) -> None:
         key, side = finding.numbers["key"], finding.numbers["side"]
         if key not in self.nuisance:
             return
+        if self.flat(key) and not finding.numbers.get("at_limit"):
+            self.edges.add(key)
+            return  # on a flat axis the best trials sit anywhere: fixed below, not expanded
         self.touched.add(key)
         done: list[hp.Spec] = []
         for label in finding.numbers["labels"]:
@@ -340,15 +360,13 @@ class _State:
 
     def unimportant(self) -> None:
         """Fixes the nuisance keys that do not matter at the best trial's value."""
-        study = self.study
-        result = importance_lib.importance(study.trials, study.spec.nuisance, study.goal,
-                                           self.context)
+        study, result = self.study, self.importance
         if not result.share or result.explained < EXPLAINED:
             return
         best = load_lib.ranked(study.trials, study.goal).iloc[0]
         for key, share in result.share.items():
             spec = self.nuisance.get(key)
-            if (share >= UNIMPORTANT or key in self.touched or len(self.nuisance) <= 1
+            if (not self.flat(key) or key in self.touched or len(self.nuisance) <= 1
                     or not isinstance(spec, hp.Spec) or spec.when or _missing(best.get(key))):
                 continue
             value = _typed(spec, best[key])
@@ -359,7 +377,9 @@ class _State:
             self.add("fixed", key, f"searched {spec.describe()} -> fixed at {value!r}",
                      f"{share:.1%} of the importance over {result.trials} trials (main "
                      f"effects, adjusted R^2 {result.explained:.2f}); fixed at the best trial's "
-                     f"({best['trial_id']}) value to free budget", "importance")
+                     f"({best['trial_id']}) value to free budget"
+                     + ("; its boundary finding is not followed: on a flat axis the best "
+                        "trials sit anywhere" if key in self.edges else ""), "importance")
 
     def train_steps(self, finding: Finding) -> None:
         if "max_train_steps" in dict(self.study.spec.scientific):
