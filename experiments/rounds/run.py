@@ -92,8 +92,12 @@ def main() -> None:
 
     summary = {"rounds": rounds, "final_draft": StudySpec.load(config).previous["changes"]}
     if not args.skip_wide:
-        trials = sum(r["trials"] for r in rounds)
-        summary["wide"] = run_study(os.path.join(HERE, "wide.py"), os.path.join(STUDIES, "wide"),
+        wide = os.path.join(STUDIES, "wide")
+        trials = sum(r["trials"] for r in rounds)  # at least as many trials as the rounds
+        if os.path.exists(os.path.join(wide, "study.json")):  # a budget only grows
+            with open(os.path.join(wide, "study.json")) as f:
+                trials = max(trials, json.load(f)["spec"]["budget"])
+        summary["wide"] = run_study(os.path.join(HERE, "wide.py"), wide,
                                     f"--config.budget={trials}")
     with open(os.path.join(HERE, "summary.json"), "w") as f:
         json.dump(summary, f, indent=1, default=str)
