@@ -339,10 +339,16 @@ def test_an_adopted_value_is_the_next_baseline_beside_the_drafted_config(tmp_pat
     root = _study(tmp_path / "s", LOG_LR, [({"learning_rate": 2e-4, "weight_decay": 1e-4}, 0.3),
                                            ({"learning_rate": 5e-4, "weight_decay": 3e-3}, 0.2)])
     assert cli.main(["next", root, "--adopt", "optimizer=adamw"]) == 0
-    assert "(adopted optimizer=adamw)" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "(adopted optimizer=adamw)" in printed
     drafted = open(os.path.join(root, rounds.NEXT_STUDY_FILE)).read()
     assert "baseline='next_baseline.py'," in drafted and "# decision: baseline:" in drafted
     spec = StudySpec.load(os.path.join(root, rounds.NEXT_STUDY_FILE))
+    changes = [draft.Change(**c) for c in spec.previous["changes"][1:]]
+    assert {c.finding for c in changes} == {"search_space", "new_round"}
+    for change in changes:  # printed, and commented in the file above what it changed
+        assert change.line() in printed
+        assert f"# {change.finding}: {change.key}: {change.change}" in drafted
     assert spec.baseline.learning_rate == 5e-4 and spec.baseline.weight_decay == 3e-3
     assert spec.previous["changes"][0]["finding"] == "decision"
     # Elsewhere, and without --adopt: the latest decision's baseline, copied beside it.
