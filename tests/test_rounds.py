@@ -10,6 +10,7 @@ import dataclasses
 import json
 import os
 import pathlib
+import shutil
 
 import numpy as np
 import pytest
@@ -331,6 +332,10 @@ def test_history_follows_the_chain_from_either_end_and_reports_link_it(tmp_path)
     os.rename(r1, moved / "r1")
     os.rename(r2, moved / "r2")
     assert rounds.chain(str(moved / "r2")) == [str(moved / "r1"), str(moved / "r2")]
+    # Copied, with the originals still in place: the copy's chain stays within the copy.
+    shutil.copytree(moved, tmp_path / "copy")
+    assert rounds.chain(str(tmp_path / "copy" / "r1")) == [str(tmp_path / "copy" / "r1"),
+                                                           str(tmp_path / "copy" / "r2")]
 
 
 def test_an_adopted_value_is_the_next_baseline_beside_the_drafted_config(tmp_path, capsys):

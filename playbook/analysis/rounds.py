@@ -141,11 +141,14 @@ def previous_dir(study_dir: str) -> str | None:
     prev = (spec.get("previous") or {}).get("study")
     if not prev:
         return None
-    if os.path.isdir(prev):
-        return os.path.abspath(prev)
-    # The chain was moved as a whole: look beside this round by name.
-    moved = os.path.join(os.path.dirname(os.path.abspath(study_dir)), os.path.basename(prev))
-    return moved if os.path.isdir(moved) else None
+    # Rounds live side by side: a study of that name beside this one is the previous round,
+    # also when the chain was moved or copied as a whole (the recorded path is then stale,
+    # or names the original).
+    beside = os.path.join(os.path.dirname(os.path.abspath(study_dir)), os.path.basename(prev))
+    for candidate in (beside, prev):
+        if os.path.isfile(os.path.join(candidate, "study.json")):
+            return os.path.abspath(candidate)
+    return None
 
 
 def next_dirs(study_dir: str) -> list[str]:

@@ -26,7 +26,7 @@ from playbook.errors import ConfigError
 from playbook.study import StudySpec, define
 from reliability.test_fuzz_study_configs import FUZZ, SCALE, build, plausible_study
 
-EXAMPLES = 40  # about 15 s; PLAYBOOK_FUZZ_SCALE multiplies it
+EXAMPLES = 100  # about 10 s; PLAYBOOK_FUZZ_SCALE multiplies it
 
 
 def _spec(kwargs) -> StudySpec:
