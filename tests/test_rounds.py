@@ -326,16 +326,18 @@ def test_history_follows_the_chain_from_either_end_and_reports_link_it(tmp_path)
     first, second = (report._rounds_html(load_lib.Study.load(d)) for d in (r1, r2))
     assert "next round: <a href='../../r2/report/index.html'>r2</a>" in first
     assert "previous round: <a href='../../r1/report/index.html'>r1</a>" in second
+    # Copied, with the originals still in place: the copy's chain stays within the copy.
+    os.makedirs(tmp_path / "copy")
+    for name in ("r1", "r2"):
+        shutil.copytree(tmp_path / name, tmp_path / "copy" / name)
+    assert rounds.chain(str(tmp_path / "copy" / "r1")) == [str(tmp_path / "copy" / "r1"),
+                                                           str(tmp_path / "copy" / "r2")]
     # Moved together to another folder, the chain still holds (found beside the round).
     moved = tmp_path / "moved"
     moved.mkdir()
     os.rename(r1, moved / "r1")
     os.rename(r2, moved / "r2")
     assert rounds.chain(str(moved / "r2")) == [str(moved / "r1"), str(moved / "r2")]
-    # Copied, with the originals still in place: the copy's chain stays within the copy.
-    shutil.copytree(moved, tmp_path / "copy")
-    assert rounds.chain(str(tmp_path / "copy" / "r1")) == [str(tmp_path / "copy" / "r1"),
-                                                           str(tmp_path / "copy" / "r2")]
 
 
 def test_an_adopted_value_is_the_next_baseline_beside_the_drafted_config(tmp_path, capsys):
