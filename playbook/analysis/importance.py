@@ -9,10 +9,13 @@ effect explains. Main effects are quadratics in each key's unit coordinate
 (so a log range counts decades), fitted together by least squares after each
 scientific value's mean is taken out (their effect is not a nuisance key's).
 A key's importance is what the fit loses without it, in adjusted R^2, which
-is about 0 for a key that does not matter however few the trials: a random
-forest's in-sample permutation importance gave a pure-noise key 9% of 16
-trials, and a key's own marginal fit credits it with whatever it happens to
-share with the keys that matter. `explained` is the adjusted R^2 of all main
+is about 0 for a key that does not matter however few the trials. The
+dashboard's random-forest permutation importance (playbook/dashboard/
+importance.py) serves the figure; a rule that fixes keys needs a reliable
+zero: on 16 trials whose objective depends on the learning rate alone
+(tests/test_rounds.py), it gave the pure-noise key 0.6-8.6% over four draws of
+its values, these main effects 0.0 in all four; and a key's own marginal fit
+credits it with whatever it happens to share with the keys that matter. `explained` is the adjusted R^2 of all main
 effects together: an importance of nothing is not evidence of flatness. It describes
 the trials seen, not a causal effect. A pure function of the trials table and
 the search space; nothing is read or drawn.
