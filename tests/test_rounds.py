@@ -375,3 +375,15 @@ def test_a_flat_key_stays_searched_while_another_range_is_still_moving(tmp_path)
     drafted = _draft(_study(tmp_path / "s", LOG_LR, rows))
     assert drafted.nuisance["learning_rate"] == hp.log(1e-4, 1e-2)
     assert "weight_decay" in drafted.nuisance and "weight_decay" not in drafted.fixed
+
+
+def test_late_best_checkpoints_lengthen_training(tmp_path):
+    rows = [({"learning_rate": lr, "weight_decay": 1e-4}, 0.3 + 0.01 * i)
+            for i, lr in enumerate(_grid(10, 2e-4, 5e-4))]
+    root = _study(tmp_path / "s", LOG_LR, rows, max_steps=200, best_step=200,
+                  baseline={"max_train_steps": 200, "eval_every_steps": 20})
+    drafted = _draft(root)
+    assert drafted.fixed["max_train_steps"] == 500  # 2 x 200, rounded up to 5 x 100
+    assert drafted.fixed["eval_every_steps"] == 50
+    (change,) = _changes(drafted, "max_train_steps")
+    assert change.finding == "best_step_late" and "100%" in change.reason
