@@ -15,10 +15,11 @@ importance.py) serves the figure; a rule that fixes keys needs a reliable
 zero: on 16 trials whose objective depends on the learning rate alone
 (tests/test_rounds.py), it gave the pure-noise key 0.6-8.6% over four draws of
 its values, these main effects 0.0 in all four; and a key's own marginal fit
-credits it with whatever it happens to share with the keys that matter. `explained` is the adjusted R^2 of all main
-effects together: an importance of nothing is not evidence of flatness. It describes
-the trials seen, not a causal effect. A pure function of the trials table and
-the search space; nothing is read or drawn.
+credits it with whatever it happens to share with the keys that matter.
+`explained` is the adjusted R^2 of all main effects together: an importance of
+nothing is not evidence of flatness. It describes the trials seen, not a causal
+effect. A pure function of the trials table and the search space; nothing is
+read or drawn.
 """
 
 from __future__ import annotations
