@@ -10,13 +10,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 from collections.abc import Sequence
 
-from playbook.errors import ConfigError, storage_fault
+from playbook.errors import ConfigError, check_directory, storage_fault
 
 EXIT_CONFIG_ERROR = 2
 EXIT_STORAGE_ERROR = 3  # the study directory cannot be written (full, read-only)
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a Ctrl-C
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -171,6 +173,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.command == "next":
                 return commands.next_round(args.study_dir, args.out, args.adopt)
             return getattr(commands, args.command)(args.study_dir)
+    except KeyboardInterrupt:
+        print(f"playbook: {_interrupted(args, argv)}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except ConfigError as e:
         # Messages quote user text verbatim; a line break in it must not split the line.
         message = "\\n".join(str(e).splitlines())
@@ -189,23 +194,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     return EXIT_CONFIG_ERROR
 
 
-def _study(args: argparse.Namespace, overrides: Sequence[str]) -> int:
-    from playbook.study.spec import StudySpec
+def _interrupted(args: argparse.Namespace, argv: Sequence[str]) -> str:
+    """The one line a Ctrl-C prints: what is kept on disk and the command that resumes."""
+    again = shlex.join(["playbook", *argv])
+    if args.command == "train":
+        return (f"interrupted; the trial's checkpoints in {args.workdir} are kept: resume "
+                f"from the latest with: {again}")
+    if args.command in ("study", "rerun") and not getattr(args, "dry_run", False):
+        where = getattr(args, "workdir", None) or args.study_dir
+        return (f"interrupted; finished trials in {where} are kept and unfinished ones resume "
+                f"from their latest checkpoint with: {again}")
+    return "interrupted; nothing was left half-written"
 
-    spec = StudySpec.load(args.config, overrides)
-    if args.dry_run:
-        designer = spec.new_designer()
-        trials = spec.trials(designer.suggest(spec.budget))
-        if args.format == "json":
-            print(json.dumps([t.to_dict() for t in trials], indent=1))
-        else:
-            print(_trials_table(spec, trials))
-        return 0
+
+def _study(args: argparse.Namespace, overrides: Sequence[str]) -> int:
     from playbook.study import runner
+    from playbook.study.spec import StudySpec
     from playbook.study.store import StudyStore
 
+    check_directory(args.workdir)
+    spec = StudySpec.load(args.config, overrides)
     store = StudyStore(args.workdir)
-    spec = runner.prepare(store, spec)
+    if args.dry_run:
+        return _dry_run(store, spec, args.format)
+    spec = runner.prepare(store, spec, runner.source(args.config, overrides))
     if args.retry_failed:
         runner.reset_failed(store, spec)
     _execute(store, spec, args)
@@ -218,6 +230,37 @@ def _study(args: argparse.Namespace, overrides: Sequence[str]) -> int:
 
         with store.study_lock():  # Another runner may be finishing the same study.
             commands.report(store.root)
+    return 0
+
+
+def _dry_run(store, spec, output_format: str) -> int:
+    """Prints the trials the study would run; on an existing study, says whether the real
+    run would continue it (each trial with its state on disk) or refuse, and why."""
+    from playbook.study import runner
+
+    existing = store.exists()
+    try:
+        runner.check(store, spec)
+    except ConfigError as e:
+        raise ConfigError(f"the study would not run: {e}") from None
+    designer = spec.new_designer()
+    trials = spec.trials(designer.suggest(spec.budget))
+    states = {}
+    if existing:
+        records = {r.trial_id: r for r in store.trials(spec.metric)}
+        states = {t.trial_id: records[t.trial_id].status if t.trial_id in records else "new"
+                  for t in trials}
+    if output_format == "json":
+        rows = [{**t.to_dict(), **({"state": states[t.trial_id]} if existing else {})}
+                for t in trials]
+        print(json.dumps(rows, indent=1))
+        return 0
+    if existing:
+        tally = {s: list(states.values()).count(s) for s in dict.fromkeys(states.values())}
+        print(f"# {store.root} holds this study: the run continues it "
+              f"({', '.join(f'{n} {s}' for s, n in tally.items())}); finished trials are kept, "
+              f"the others train")
+    print(_trials_table(spec, trials, states))
     return 0
 
 
@@ -278,12 +321,17 @@ def _status(study_dir: str) -> int:
     print(f"study '{spec.name}' in {store.root}: metric {spec.metric} ({spec.goal}), "
           f"budget {spec.budget} per scientific value, designer {spec.designer}")
     header = f"{'scientific':<32} {'pending':>7} {'running':>7} {'done':>5} {'diverged':>8} " \
-             f"{'failed':>6}  best"
+             f"{'failed':>6} {'reruns':>7}  best"
     print(header)
-    for scientific, tally, best in runner.counts(store, spec):
+    rows = runner.counts(store, spec)
+    for scientific, tally, best in rows:
         best_text = f"{best.objective:.4g} ({best.trial_id})" if best else "-"
+        reruns = f"{tally['reruns_done']}/{tally['reruns']}" if tally["reruns"] else "-"
         print(f"{runner.describe(scientific):<32} {tally['pending']:>7} {tally['running']:>7} "
-              f"{tally['done']:>5} {tally['diverged']:>8} {tally['failed']:>6}  {best_text}")
+              f"{tally['done']:>5} {tally['diverged']:>8} {tally['failed']:>6} {reruns:>7}  "
+              f"{best_text}")
+    if any(tally["reruns"] for _, tally, _ in rows):
+        print("(trial counts are of the budget's trials; reruns: seed reruns done/created)")
     return 0
 
 
@@ -305,18 +353,44 @@ def _rerun(args) -> int:
     created = runner.rerun(store, spec, args.top, args.seeds)
     print(f"{len(created)} seed reruns added: {' '.join(created) if created else '(none new)'}")
     _execute(store, spec, args)
-    print(_best_table(store, spec))
+    print(_seed_spread(store, spec))
+    print(f"compare with the baseline beyond this variance: "
+          f"{shlex.join(['playbook', 'compare', store.root])}")
     return 0
 
 
-def _trials_table(spec, trials) -> str:
+def _seed_spread(store, spec) -> str:
+    """Per rerun trial: its seeds' mean and standard deviation (the trial variance)."""
+    import statistics
+
+    from playbook.study import runner
+
+    records = store.trials(spec.metric)
+    lines = [f"trial variance ({spec.metric}, {spec.goal}), each trial with its seed reruns:"]
+    for original in records:
+        group = [original] + [r for r in records if r.repeats == original.trial_id]
+        if len(group) == 1:
+            continue
+        values = [r.objective for r in group if r.objective is not None]
+        name = f"  {runner.describe(original.scientific)} trial {original.trial_id}"
+        if len(values) < 2:
+            lines.append(f"{name}: {len(values)} of {len(group)} runs done; no spread yet")
+            continue
+        lines.append(f"{name}: mean {statistics.mean(values):.4g} ± "
+                     f"{statistics.stdev(values):.2g} (std over {len(values)} seeds; min "
+                     f"{min(values):.4g}, max {max(values):.4g})")
+    return "\n".join(lines)
+
+
+def _trials_table(spec, trials, states: dict[str, str] | None = None) -> str:
     lines = [f"# study '{spec.name}': {len(trials)} trials "
              f"({spec.budget} per scientific value), metric {spec.metric} ({spec.goal}), "
              f"designer {spec.designer}, seed {spec.seed}"]
     for trial in trials:
         sci = " ".join(f"{k}={_fmt(v)}" for k, v in trial.scientific.items())
         nui = " ".join(f"{k}={_fmt(v)}" for k, v in trial.nuisance.items())
-        lines.append(f"{trial.trial_id}  {sci}  |  {nui}")
+        state = f"  [{states[trial.trial_id]}]" if states else ""
+        lines.append(f"{trial.trial_id}  {sci}  |  {nui}{state}")
     return "\n".join(lines)
 
 

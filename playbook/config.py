@@ -53,7 +53,8 @@ def load(path: str, overrides: Sequence[str] = ()) -> ConfigDict:
     except flags.Error as e:
         raise ConfigError(_flag_error_message(str(e), path)) from None
     except Exception as e:  # User code failed: the config file itself or an override.
-        raise ConfigError(_load_error_message(e, path, file)) from None
+        raise ConfigError(_unknown_override(path, overrides)
+                          or _load_error_message(e, path, file)) from None
     if not isinstance(config, ConfigDict):
         raise ConfigError(f"get_config() in '{file}' must return a ConfigDict, got "
                           f"{type(config).__name__} (is a return statement missing?)")
@@ -80,12 +81,28 @@ def _flag_error_message(message: str, path: str) -> str:
     return f"config '{path}': {lines[0] if lines else 'could not load'}"
 
 
+def _unknown_override(path: str, overrides: Sequence[str]) -> str | None:
+    """One line naming the first override whose key the config lacks, or None."""
+    if not overrides:
+        return None
+    try:
+        config = load(path)
+    except ConfigError:
+        return None  # the file itself fails: said by _load_error_message
+    keys = flat_keys(config)
+    for item in overrides:
+        key = item[len("--config."):].partition("=")[0]
+        if not has(config, key):
+            hint = closest(key, keys) or f"; its keys are set in '{path.split(':', 1)[0]}'"
+            return f"bad override {item}: '{key}' is not a key of config '{path}'{hint}"
+    return None
+
+
 def _load_error_message(error: Exception, path: str, file: str) -> str:
     """One line for an exception raised by the config file itself or by an override."""
     if isinstance(error, AttributeError) and "get_config" in str(error):
         return f"config file '{file}' defines no get_config(); define one returning a ConfigDict"
-    lines = str(error).strip().splitlines()
-    what = f"{type(error).__name__}: {lines[0] if lines else ''}".rstrip(": ")
+    what = f"{type(error).__name__}: {error_text(error)}".rstrip(": ")
     where = os.path.abspath(file)
     frames = [getattr(error, "filename", None) or ""] + [
         frame.filename for frame in traceback.extract_tb(error.__traceback__)]
@@ -93,6 +110,32 @@ def _load_error_message(error: Exception, path: str, file: str) -> str:
         return f"config file '{file}' failed to load: {what}; fix the file or its get_config()"
     return (f"bad override for config '{path}': {what}; overrides look like "
             f"--config.KEY=VALUE with KEY a value (not a section) of the config")
+
+
+STUDY_FIELDS = ("baseline", "scientific", "nuisance")
+
+
+def is_study(config: ConfigDict) -> bool:
+    """Whether `config` is a study (`playbook.study.define`) rather than a baseline."""
+    return all(field in config for field in STUDY_FIELDS) and "workload" not in config
+
+
+def check_baseline(config: ConfigDict, path: str, command: str) -> None:
+    """ConfigError when a study config is given where a baseline config is expected."""
+    if is_study(config):
+        raise ConfigError(
+            f"'{path}' is a study config (scientific and nuisance hyperparameters), not a "
+            f"baseline; run it with `playbook study --config {path} --workdir DIR`, or give "
+            f"`playbook {command}` a baseline config (configs/*.py)")
+
+
+def error_text(error: BaseException) -> str:
+    """An exception's message on one line, unwrapped (ml_collections raises an
+    AttributeError around a KeyError whose message spans lines)."""
+    while len(error.args) == 1 and isinstance(error.args[0], BaseException):
+        error = error.args[0]
+    text = error.args[0] if len(error.args) == 1 and isinstance(error.args[0], str) else str(error)
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
 def get(config: ConfigDict, dotted: str) -> Any:

@@ -7,6 +7,7 @@ it without a traceback and exits with status 2.
 
 import difflib
 import errno
+import os
 import re
 from collections.abc import Iterable
 
@@ -44,3 +45,15 @@ def storage_fault(error: BaseException) -> OSError | None:
                 return OSError(code, text, path.group(1) if path else None)
         error = error.__cause__ or error.__context__
     return None
+
+
+def check_directory(path: str, flag: str = "--workdir") -> None:
+    """ConfigError, before anything is written, when `path` or a folder above it is a file."""
+    path = os.path.abspath(path)
+    probe = path
+    while not os.path.exists(probe) and os.path.dirname(probe) != probe:
+        probe = os.path.dirname(probe)
+    if os.path.exists(probe) and not os.path.isdir(probe):
+        where = "is a file" if probe == path else f"cannot be created: '{probe}' is a file"
+        raise ConfigError(f"{flag} '{path}' {where}; give a directory path (created if "
+                          f"missing)")

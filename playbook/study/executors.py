@@ -19,6 +19,7 @@ import concurrent.futures as cf
 import multiprocessing
 import os
 import shutil
+import signal
 import subprocess
 from collections.abc import Callable, Sequence
 
@@ -26,6 +27,7 @@ from playbook.errors import ConfigError, storage_fault
 from playbook.study.runner import Unit
 
 NAMES = ("inline", "processes", "ray")
+EXIT_INTERRUPTED = 130  # as the CLI exits after a Ctrl-C
 
 
 class Inline:
@@ -58,6 +60,9 @@ def local_gpus() -> list[str]:
 
 
 def _init_worker(devices) -> None:
+    # A Ctrl-C reaches every process of the terminal: a worker stops at once and quietly
+    # (its trial resumes from its latest checkpoint) and the parent reports the interruption.
+    signal.signal(signal.SIGINT, lambda *_: os._exit(EXIT_INTERRUPTED))
     device = devices.get()
     if device is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = device
@@ -89,16 +94,25 @@ class Processes:
         with cf.ProcessPoolExecutor(max_workers=self.slots, mp_context=ctx,
                                     initializer=_init_worker, initargs=(devices,)) as pool:
             futures = {pool.submit(_run, study_dir, unit): unit for unit in units}
-            for future in cf.as_completed(futures):
-                try:
-                    statuses.update(future.result())
-                except cf.process.BrokenProcessPool:
-                    # A worker died (killed, out of memory): its trials stay pending and
-                    # resume from their latest checkpoints on the next run.
-                    statuses.update(dict.fromkeys(futures[future].trial_ids, "pending"))
-                if on_update:
-                    on_update()
+            try:
+                self._collect(futures, statuses, on_update)
+            except KeyboardInterrupt:
+                for process in list(pool._processes.values()):  # not left training
+                    process.terminate()
+                raise
         return statuses
+
+    @staticmethod
+    def _collect(futures, statuses: dict[str, str], on_update) -> None:
+        for future in cf.as_completed(futures):
+            try:
+                statuses.update(future.result())
+            except cf.process.BrokenProcessPool:
+                # A worker died (killed, out of memory): its trials stay pending and
+                # resume from their latest checkpoints on the next run.
+                statuses.update(dict.fromkeys(futures[future].trial_ids, "pending"))
+            if on_update:
+                on_update()
 
 
 class Ray:

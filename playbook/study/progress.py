@@ -1,17 +1,23 @@
 """A progress bar over a study's trials, with the running trials' steps and an ETA.
 
+The ETA is the steps left at the wall time per step measured on the study's own
+trials (done ones first, else running ones), so it holds on a resumed study and
+is not thrown off by the first trial's compilation.
+
 It polls the study directory (not the executor), so it shows the same picture
 for in-process trials, worker processes and Ray tasks alike.
 """
 
 from __future__ import annotations
 
+import os
+import statistics
 import sys
 import threading
 import time
 
 from playbook.study.spec import StudySpec
-from playbook.study.store import StudyStore
+from playbook.study.store import StudyStore, TrialRecord
 
 
 def _duration(seconds: float) -> str:
@@ -21,25 +27,61 @@ def _duration(seconds: float) -> str:
     return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
 
 
-def line(store: StudyStore, spec: StudySpec, started: float, start_steps: int) -> str:
+def seconds_per_step(store: StudyStore, records: list[TrialRecord], max_steps: int,
+                     now: float) -> float | None:
+    """Wall seconds per training step, as measured on this study's trials: the median
+    over done trials trained in one attempt (start to result.json, compilation and
+    evaluations included), else over running trials (start to now, at their step)."""
+    finished, running = [], []
+    for r in records:
+        started = store.last_attempt_time(r.trial_id)
+        if started is None:
+            continue
+        if r.status == "done" and store.attempts(r.trial_id) == 1:
+            ended = _mtime(os.path.join(store.trial_dir(r.trial_id), "result.json"))
+            if ended is not None and ended > started:
+                finished.append((ended - started) / max_steps)
+        elif r.status == "running" and r.steps > 0 and now > started:
+            running.append((now - started) / r.steps)
+    rates = finished or running
+    return statistics.median(rates) if rates else None
+
+
+def _mtime(path: str) -> float | None:
+    try:
+        return os.path.getmtime(path)
+    except OSError:
+        return None
+
+
+def eta_seconds(store: StudyStore, records: list[TrialRecord], max_steps: int,
+                now: float | None = None) -> float | None:
+    """Seconds until every trial is finished: the steps left at the measured rate, shared
+    by the trials running side by side; None before anything was measured."""
+    now = time.time() if now is None else now
+    rate = seconds_per_step(store, records, max_steps, now)
+    if rate is None:
+        return None
+    left = sum(max_steps if r.status == "pending" else max(max_steps - r.steps, 0)
+               for r in records if r.status in ("pending", "running"))
+    parallel = max(1, sum(r.status == "running" for r in records))
+    return left * rate / parallel
+
+
+def line(store: StudyStore, spec: StudySpec) -> str:
     """One status line: a bar over trials, the running trials' steps, and an ETA."""
     records = store.trials(spec.metric)
     total = len(records)
     finished = sum(r.status in ("done", "diverged", "failed") for r in records)
     max_steps = int(spec.baseline.get("max_train_steps", 1) or 1)
-    steps = sum(max_steps if r.status in ("done", "diverged", "failed") else r.steps
-                for r in records)
     width = 20
     filled = int(width * finished / max(total, 1))
     bar = "#" * filled + "-" * (width - filled)
     running = [f"{r.trial_id}@{r.steps}/{max_steps}" for r in records if r.status == "running"]
-    elapsed = time.time() - started
-    done_now = steps - start_steps
-    eta = ""
-    if done_now > 0 and total:
-        eta = f" ETA {_duration(elapsed * (total * max_steps - steps) / done_now)}"
+    eta = eta_seconds(store, records, max_steps) if finished < total else None
+    eta_text = f" ETA {_duration(eta)}" if eta is not None else ""
     run = f" running {' '.join(running[:4])}" if running else ""
-    return f"[{bar}] {finished}/{total} trials{run}{eta}"
+    return f"[{bar}] {finished}/{total} trials{run}{eta_text}"
 
 
 class ProgressBar:
@@ -51,17 +93,10 @@ class ProgressBar:
         self.tty = getattr(self.stream, "isatty", lambda: False)()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
-        self.started = time.time()
-        self.start_steps = 0
 
     def __enter__(self) -> ProgressBar:
         try:
-            first = line(self.store, self.spec, self.started, 0)
-            records = self.store.trials(self.spec.metric)
-            max_steps = int(self.spec.baseline.get("max_train_steps", 1) or 1)
-            self.start_steps = sum(max_steps if r.status != "pending" and r.status != "running"
-                                   else r.steps for r in records)
-            self._print(first)
+            self._print(line(self.store, self.spec))
         except OSError:
             pass
         self._thread.start()
@@ -70,12 +105,12 @@ class ProgressBar:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
-        self._print(line(self.store, self.spec, self.started, self.start_steps), final=True)
+        self._print(line(self.store, self.spec), final=True)
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
             try:
-                self._print(line(self.store, self.spec, self.started, self.start_steps))
+                self._print(line(self.store, self.spec))
             except OSError:
                 continue
 

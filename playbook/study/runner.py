@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import shlex
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -31,8 +32,22 @@ ADAPTIVE = ("bayesopt",)
 CONTINUABLE = ("budget", "designer", "name", "description")
 
 
-def prepare(store: StudyStore, spec: StudySpec) -> StudySpec:
-    """Creates or resumes the study in `store` for `spec`; returns the spec in force."""
+def check(store: StudyStore, spec: StudySpec) -> None:
+    """What `prepare` checks, writing nothing: ConfigError unless `spec` can create or
+    continue the study in `store`."""
+    if store.exists():
+        _check_continuation(store, store.read_study()["spec"], spec)
+    else:
+        _check_existing_trials(store, spec)
+
+
+def prepare(store: StudyStore, spec: StudySpec, source: dict[str, Any] | None = None
+            ) -> StudySpec:
+    """Creates or resumes the study in `store` for `spec`; returns the spec in force.
+
+    `source` ({"config": absolute path, "overrides": [...]}) is how the study was last
+    run: the report and findings print the command that continues it.
+    """
     with store.study_lock():
         if store.exists():
             study = store.read_study()
@@ -45,6 +60,8 @@ def prepare(store: StudyStore, spec: StudySpec) -> StudySpec:
                                        description=study["spec"]["description"])
         study["spec"] = spec.to_dict()
         study["designer"] = {"name": spec.designer, "seed": spec.seed}
+        if source is not None:
+            study["source"] = source
         if spec.designer not in ADAPTIVE:
             _generate(store, spec, spec.budget)
         study["designer"]["drawn"] = _points_drawn(store, spec)
@@ -91,6 +108,24 @@ def _check_existing_trials(store: StudyStore, spec: StudySpec) -> None:
                 f"{store.study_json} is missing and {path}/config.json was not written by this "
                 f"study config (it differs in: {', '.join(differing[:5])}); run this config "
                 f"with a new --workdir, or restore study.json")
+
+
+def source(config_path: str, overrides: Sequence[str]) -> dict[str, Any]:
+    """How a study is run, for `prepare`: the config file's absolute path and overrides."""
+    file, colon, arg = config_path.partition(":")
+    return {"config": os.path.abspath(file) + colon + arg, "overrides": list(overrides)}
+
+
+def continue_command(study_dir: str, **overrides: Any) -> str:
+    """The `playbook study` command that continues the study in `study_dir`, as it was last
+    run (study.json's source) with `overrides` (e.g. budget=12) replacing its own."""
+    store = StudyStore(study_dir)
+    given = (read_json(store.study_json) or {}).get("source") or {}
+    kept = [o for o in given.get("overrides", ())
+            if o.partition("=")[0].removeprefix("--config.") not in overrides]
+    args = ["playbook", "study", "--config", given.get("config") or "STUDY_CONFIG",
+            "--workdir", store.root, *kept, *(f"--config.{k}={v}" for k, v in overrides.items())]
+    return shlex.join(args)
 
 
 def load_spec(store: StudyStore) -> StudySpec:
@@ -433,14 +468,18 @@ def best_per_scientific(store: StudyStore, spec: StudySpec) -> list[tuple[dict, 
 
 
 def counts(store: StudyStore, spec: StudySpec) -> list[tuple[dict, dict[str, int], Any]]:
-    """Per scientific value: counts of trials in each status and the best trial."""
+    """Per scientific value: counts of its trials in each status (seed reruns apart:
+    'reruns' of them, 'reruns_done' done) and the best trial."""
     records = store.trials(spec.metric)
     best = dict((json.dumps(s, sort_keys=True), b) for s, b in best_per_scientific(store, spec))
     rows = []
     for scientific in spec.scientific_values():
-        mine = [r for r in records if r.scientific == scientific]
+        mine = [r for r in records if r.scientific == scientific and r.repeats is None]
+        reruns = [r for r in records if r.scientific == scientific and r.repeats is not None]
         tally = {status: sum(r.status == status for r in mine)
                  for status in ("pending", "running", "done", "diverged", "failed")}
+        tally["reruns"] = len(reruns)
+        tally["reruns_done"] = sum(r.status == "done" for r in reruns)
         rows.append((scientific, tally, best[json.dumps(scientific, sort_keys=True)]))
     return rows
 

@@ -167,6 +167,12 @@ class StudySpec:
         """Parses and validates a study config; ConfigError on the first problem."""
         known = {"name", "description", "baseline", "scientific", "nuisance", "fixed", "budget",
                  "designer", "metric", "goal", "seed", "previous"}
+        if "workload" in study and "scientific" not in study:
+            where = f"'{study_path}'" if study_path else "this config"
+            raise ConfigError(
+                f"{where} is a baseline config (one trial's settings), not a study; train it "
+                f"with `playbook train --config {study_path or 'FILE'} --workdir DIR`, or "
+                f"write a study with define(baseline=...) (see configs/studies/)")
         for key in study.keys():
             if key not in known:
                 raise ConfigError(f"unknown study field '{key}'{closest(key, known)}; "
@@ -217,6 +223,7 @@ class StudySpec:
             metric, goal = _resolve_metric(baseline, metric, goal)
         spec = dataclasses.replace(spec, metric=metric, goal=goal)
         spec._check_conditions()
+        spec._check_branches()
         spec._check_trainable()
         return spec
 
@@ -341,6 +348,23 @@ class StudySpec:
                 where = " ".join(f"{k}={v!r}" for k, v in {**trial.scientific,
                                                            **trial.nuisance}.items())
                 raise ConfigError(f"{e} (in the trial with {where})") from None
+
+    def _check_branches(self) -> None:
+        """Every value the branch key takes needs its branch: without one, its trials keep
+        the baseline's value, untuned, and the comparison of scientific values is unfair."""
+        for key, spec in self.nuisance.items():
+            if not isinstance(spec, hp.Branches):
+                continue
+            possible = self._possible_values(spec.key)
+            named = [value for value, _ in spec.branches]
+            missing = [value for value in possible or () if value not in named]
+            if missing:
+                raise ConfigError(
+                    f"nuisance '{key}' has no branch for {spec.key}={missing[0]!r} (its "
+                    f"hp.branches name {named}): those trials would keep the baseline's "
+                    f"{key}={config_lib.get(self.baseline, key)!r} untuned; add a branch for "
+                    f"{missing[0]!r}, or declare '{key}' with when={{'{spec.key}': [...]}} if it "
+                    f"does not apply to {missing[0]!r}")
 
     def _check_conditions(self) -> None:
         for key, spec in self.nuisance.items():

@@ -315,6 +315,20 @@ class StudyStore:
         with open(os.path.join(self.trial_dir(trial_id), "attempts.jsonl"), "a") as f:
             f.write(line + "\n")
 
+    def last_attempt_time(self, trial_id: str) -> float | None:
+        """When the trial's latest attempt started (time.time()), or None."""
+        try:
+            with open(os.path.join(self.trial_dir(trial_id), "attempts.jsonl"), "rb") as f:
+                lines = f.read().decode("utf-8", "replace").splitlines()
+        except OSError:
+            return None
+        for text in reversed(lines):
+            try:
+                return float(json.loads(text)["time"])
+            except (ValueError, KeyError, TypeError):
+                continue
+        return None
+
     def attempts(self, trial_id: str) -> int:
         try:
             with open(os.path.join(self.trial_dir(trial_id), "attempts.jsonl")) as f:

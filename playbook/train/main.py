@@ -10,24 +10,55 @@ to the CLI, which prints it on one line and exits 2.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
+import os
 import sys
 from collections.abc import Sequence
 
 from playbook import config as config_lib
+from playbook.errors import ConfigError, check_directory
 from playbook.train.result import TrialResult
+
+CONFIG_FILE = "config.json"  # as written by loop.write_config
+SHOWN_DIFFERENCES = 4
 
 
 def run(config_path: str, overrides: Sequence[str], workdir: str) -> int:
     """Trains the trial of `config_path` + `overrides` in `workdir`; the exit status."""
+    check_directory(workdir)
     config = config_lib.load(config_path, overrides)
+    config_lib.check_baseline(config, config_path, "train")
+    check_same_config(config, workdir)
     _show_progress_logs()
     from playbook.train.loop import train_and_evaluate  # deferred: imports JAX
 
     result = train_and_evaluate(config, workdir)
     print(summary(result, workdir))
     return 1 if result.status == "failed" else 0
+
+
+def check_same_config(config, workdir: str) -> None:
+    """ConfigError when `workdir` holds a trial of another config: a rerun resumes (or
+    returns) that trial, so new hyperparameters would silently not be trained."""
+    path = os.path.join(workdir, CONFIG_FILE)
+    try:
+        with open(path, encoding="utf-8") as f:
+            stored = config_lib.flatten(json.load(f))
+    except (OSError, ValueError, AttributeError):
+        return  # no trial there yet (or nothing readable to resume)
+    given = config_lib.flatten(json.loads(json.dumps(config_lib.to_dict(config))))
+    differing = sorted(k for k in set(stored) | set(given) if stored.get(k) != given.get(k))
+    if not differing:
+        return
+    shown = ", ".join(f"{k} {stored.get(k, '(absent)')!r} -> {given.get(k, '(absent)')!r}"
+                      for k in differing[:SHOWN_DIFFERENCES])
+    more = f" and {len(differing) - SHOWN_DIFFERENCES} more" if len(differing) > \
+        SHOWN_DIFFERENCES else ""
+    raise ConfigError(f"'{workdir}' holds a trial of another config (it differs in {shown}"
+                      f"{more}); a workdir resumes only its own config: give a new --workdir "
+                      f"for the new one")
 
 
 def summary(result: TrialResult, workdir: str) -> str:
