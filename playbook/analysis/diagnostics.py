@@ -12,8 +12,10 @@ writes nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -60,6 +62,7 @@ def diagnose(study: Study | str | os.PathLike) -> list[Finding]:
     findings += budget(study.spec)
     findings += best_steps(trials, goal, study.curves, study.metric, metric_resolution(study))
     findings += curves(study)
+    findings = [runnable(f, study.root) for f in findings]
     return sorted(findings, key=lambda f: SEVERITIES.index(f.severity))
 
 
@@ -496,3 +499,24 @@ def _curve_finding(code: str, hits: list[tuple[str, float]], checked: int, metri
                    {"trials": len(hits), "checked": checked, "amount": amount,
                     "per_trial": {t: a for t, a in hits}},
                    advice, tuple(t for t, _ in hits))
+
+
+# -- commands in recommendations -------------------------------------------------------
+
+_STUDY_COMMAND = re.compile(r"playbook study --config STUDY --workdir DIR(?: --config\.budget=(\d+))?")
+_SWEEP_COMMAND = re.compile(r"\(playbook max-train-steps SWEEP_DIR --goal TRAIN_LOSS\)")
+
+
+def runnable(finding: Finding, study_dir: str) -> Finding:
+    """`finding` with the study command of its recommendation as this study's own (its
+    config file and directory, `runner.continue_command`), so that it runs as printed."""
+    from playbook.study.runner import continue_command
+
+    def study_command(match: re.Match) -> str:
+        budget = match.group(1)
+        return continue_command(study_dir, **({"budget": budget} if budget else {}))
+
+    text = _STUDY_COMMAND.sub(study_command, finding.recommendation)
+    text = _SWEEP_COMMAND.sub("(`playbook max-train-steps` on that sweep's study directory, "
+                              "with --goal the training loss that counts as fitted)", text)
+    return dataclasses.replace(finding, recommendation=text)

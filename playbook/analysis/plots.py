@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from playbook import search as hp
 from playbook.analysis import decisions, diagnostics, ranges
@@ -265,11 +266,23 @@ def isolation_plot(study: Study | str | os.PathLike) -> Figure:
     ax.set_xticks(range(len(study.labels)), ticks, fontsize=8)
     ax.set_xlim(-0.6, len(study.labels) - 0.4)
     ax.set_ylabel(_metric_label(study))
-    nuisance = textwrap.fill(f"nuisance tuned: {', '.join(study.nuisance_keys) or 'none'}", 50)
+    nuisance = "\n".join(textwrap.fill(line, 70) for line in _tuned(study))
     ax.set_title(f"isolation plot: best trial per scientific value\n{nuisance}\n"
                  f"markers: mean of the best trial's seed reruns (the trial itself excluded), "
                  f"error bars: their std", fontsize=8)
     return fig
+
+
+def _tuned(study: Study) -> list[str]:
+    """Lines naming the nuisance hyperparameters each scientific value's trials searched
+    (a conditional one only where its condition holds): one line when all share them."""
+    originals = load_lib.originals(study.trials)
+    tuned = {label: [k for k in study.nuisance_keys
+                     if k in originals and originals.loc[originals["label"] == label, k]
+                     .notna().any()] for label in study.labels}
+    if len({tuple(keys) for keys in tuned.values()}) <= 1:
+        return [f"nuisance tuned: {', '.join(next(iter(tuned.values()), [])) or 'none'}"]
+    return [f"{label} tuned {', '.join(keys) or 'nothing'}" for label, keys in tuned.items()]
 
 
 # -- curves ----------------------------------------------------------------------------
@@ -370,6 +383,7 @@ def best_step_plot(study: Study | str | os.PathLike) -> Figure:
                 label=[label for label, _ in groups])
         ax.legend(fontsize=7, loc="center left")
     ax.set_xlim(0, 1)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts of trials
     bad = load_lib.originals(study.trials)
     bad = bad[bad["status"].isin(load_lib.INFEASIBLE)]
     excluded = (f"\n{len(bad)} infeasible trials not counted ("

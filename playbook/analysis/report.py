@@ -125,11 +125,12 @@ def render(study: Study, findings: Sequence[Finding], figure_files: dict[str, st
         "<h2>Best trials</h2>", _best_table(study),
         "<h2>Interactive figures</h2>" if interactive else "", interactive,
         "<h2>Figures</h2>",
-        *(f"<figure><img src='{e(file)}' alt='{e(name)}'><figcaption>{e(name)}</figcaption>"
-          f"</figure>" for name, file in figure_files.items()),
+        *(f"<figure><img src='{e(file)}' alt='{e(caption(study, name))}'><figcaption>"
+          f"{e(caption(study, name))}</figcaption></figure>"
+          for name, file in figure_files.items()),
         "<h2>Commands</h2>", f"<pre>{e(commands(study, configs))}</pre>",
         "<h2>Every trial</h2>", "<details><summary>table</summary>",
-        study.trials.drop(columns=["error"]).to_html(index=False, na_rep="", border=0),
+        f"<p>{e(_TRIALS_NOTE)}</p>", _trials_table(study),
         "</details>", "</body></html>",
     ]
     return "\n".join(p for p in parts if p)
@@ -151,6 +152,50 @@ def _rounds_html(study: Study) -> str:
         parts.append(f"next round drafted: <a href='{e(os.path.relpath(drafted, here))}'>"
                      f"{e(rounds.NEXT_STUDY_FILE)}</a>")
     return f"<p>Rounds: {'; '.join(parts)}.</p>" if parts else ""
+
+
+def caption(study: Study, name: str) -> str:
+    """What a figure of `plots.figures` shows, in words."""
+    metric = study.metric
+    for key in study.nuisance_keys:
+        if name == f"axis_{plots.slug(key)}":
+            return (f"Axis plot of {key}: {metric} of every trial against {key} (a red title: "
+                    f"best trials near an edge of the range)")
+    fixed = {
+        "isolation": f"Isolation plot: the best {metric} of each scientific value after its "
+                     f"nuisance hyperparameters were tuned (error bars: seed reruns)",
+        "training_curves": "Training loss and validation metric of the best trials of each "
+                           "scientific value (circle: the step selected)",
+        "all_curves": f"Validation {metric} of every trial (dotted: infeasible)",
+        "best_steps": "Where retrospective checkpoint selection landed: best step as a "
+                      "fraction of max_train_steps",
+        "steps_to_result": "Steps to reach the goal per batch size, with the scaling regimes",
+        "learning_rate_scaling": "Best learning rate per batch size",
+    }
+    return fixed.get(name, name.replace("_", " ").capitalize())
+
+
+_TRIALS_NOTE = ("point: the quasi-random point of the nuisance search the trial was trained "
+                "at (every scientific value is trained at the same points); seed rerun of: "
+                "the trial a seed rerun repeats; objective: the best validation value of the "
+                "study's metric.")
+_TRIAL_TABLE_COLUMNS = {"index": "point", "repeats": "seed rerun of"}
+
+
+def _trials_table(study: Study) -> str:
+    """Every trial, numbers to 4 significant digits (1.465e-06 stays readable)."""
+    table = study.trials.drop(columns=["error", "label"], errors="ignore")
+    table = table.rename(columns=_TRIAL_TABLE_COLUMNS)
+    table["point"] = table["point"].where(table["seed rerun of"].isna())  # reruns: -1
+    return table.apply(lambda column: column.map(_cell)).to_html(index=False, border=0)
+
+
+def _cell(value) -> str:
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return ""
+    if isinstance(value, float):
+        return f"{value:.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+    return str(value)
 
 
 def _status_table(study: Study) -> str:
@@ -201,22 +246,26 @@ def _best_table(study: Study) -> str:
 
 
 def commands(study: Study, configs: dict[str, str]) -> str:
-    """The commands that reproduce a best trial, measure variance, and decide."""
+    """The commands that continue the study, measure variance and decide; each runs as
+    printed (the study command is the one it was last run with, from study.json)."""
+    from playbook.study.runner import continue_command
+
     q = shlex.quote
     root = q(study.root)
     best = decisions.best_value(study)
-    adopt = " ".join(q(f"{k}={v}") for k, v in best.items()) if best else "KEY=VALUE"
+    adopt = " ".join(q(f"{k}={v}") for k, v in best.items()) if best else None
     lines = [
         "# continue or resume the study (never reruns a finished trial):",
-        f"playbook study --config STUDY_CONFIG --workdir {root}",
+        continue_command(study.root),
         f"playbook status {root}",
         "# measure trial variance, then compare with the baseline:",
         decisions.rerun_command(root),
         f"playbook compare {root}",
-        "# adopt a scientific value as the next round's baseline:",
-        f"playbook adopt {root} {adopt}",
-        f"playbook report {root}",
     ]
+    if adopt:
+        lines += ["# adopt a scientific value as the next round's baseline:",
+                  f"playbook adopt {root} --value {adopt}"]
+    lines.append(f"playbook report {root}")
     if configs:
         lines.append("# retrain the best trial of each scientific value:")
         lines += [f"playbook train --config {q(path)} --workdir runs/trial_{trial_id}"

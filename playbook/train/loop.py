@@ -506,6 +506,7 @@ class _Run:
     def _restore(self, target: State) -> tuple[State, int]:
         restored = self.ckpts.restore_latest(target)
         if restored is None:
+            self.writer.drop_after(0)  # of a run killed before its first checkpoint
             if sharding.is_main_process():
                 self.writer.write_hparams(_flat(self.trial.config), tensorboard_metrics(
                     self.trial.metric))
@@ -514,6 +515,7 @@ class _Run:
         if int(restored.state["step"]) != step:
             raise RuntimeError(f"checkpoint {step} holds state of step {restored.state['step']}")
         self.step = step
+        self.writer.drop_after(step)  # logged after the checkpoint: about to be logged again
         self._recover_evaluations(step)
         log.info("resumed %s from step %d", self.workdir, step)
         return restored.state, step
@@ -572,14 +574,18 @@ class _Run:
         self.watch.note(step, record["train/loss"], float(values["initial_loss"][-1]))
         if not diverged and self.stop_collapsed and self.watch.collapsed_now():
             diverged = "collapsed"
+        state = None
         if evaluation is not None and not diverged:
             valid, state = evaluation()
             record.update(valid)
+        # The record before its checkpoint: a run killed in between resumes from an earlier
+        # checkpoint and drops it (`drop_after`), so no logged step is ever missing.
+        self.writer.write(step, record)
+        if state is not None:
             self.ckpts.save(step, state, valid)
             self._note_evaluation(step, valid)
             log.info("step %d: %s", step, " ".join(f"{k} {v:.4g}" for k, v in valid.items()))
             self._mark = time.perf_counter()  # evaluation time is not training time
-        self.writer.write(step, record)
         if diverged:
             log.warning("trial in %s diverged (%s) at step %d: train/loss %s", self.workdir,
                         diverged, step, record["train/loss"])

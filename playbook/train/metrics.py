@@ -3,9 +3,11 @@ event files, and a progress line on the terminal.
 
 `metrics.jsonl` is the record the analysis reads: one JSON object per
 `write(step, scalars)`, e.g. `{"step": 100, "train/loss": 0.41}`, appended and
-flushed, never rewritten, so a trial that resumes keeps appending to the same
-file. Non-finite values (a diverged loss) are written as `null`, which keeps
-every line strict JSON; `read_metrics` and pandas read them back as NaN.
+flushed. A trial that resumes from the checkpoint of step S first drops the
+records after S (`drop_after`, an atomic rewrite), which it is about to write
+again, and keeps appending: one record per logged step. Non-finite values (a
+diverged loss) are written as `null`, which keeps every line strict JSON;
+`read_metrics` and pandas read them back as NaN.
 TensorBoard events go to `workdir/tensorboard/` through clu's `metric_writers`
 when TensorFlow is installed, else through tensorboardX; W&B and MLflow get the
 same scalars when `PLAYBOOK_TRACKERS` asks for them (trackers.py). Only process
@@ -62,6 +64,24 @@ class MetricsWriter:
         self._tensorboard.write_scalars(int(step), values)
         for tracker in self._trackers:
             tracker.scalars(int(step), values)
+
+    def drop_after(self, step: int) -> None:
+        """Removes the records of steps after `step` (written before a resumption from
+        `step`); lines that do not parse are kept as they are."""
+        if not self.enabled:
+            return
+        self._file.close()
+        with open(self.path, encoding="utf-8", errors="replace") as f:
+            lines = f.read().splitlines(keepends=True)
+        kept = [line for line in lines if not _after(line, step)]
+        if len(kept) < len(lines):
+            tmp = f"{self.path}.tmp-{os.getpid()}"
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.writelines(kept)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path)
+        self._file = open(self.path, "a", encoding="utf-8")  # Closed by close().
 
     def write_hparams(self, hparams: Mapping[str, Any], metrics: Sequence[str] = ()) -> None:
         """Records a trial's hyperparameters (flat dict) for TensorBoard's HParams tab,
@@ -149,6 +169,14 @@ def read_metrics(path: str | os.PathLike, malformed: str = "raise") -> list[dict
     for record in read_records(path, malformed):
         by_step.setdefault(int(record["step"]), {}).update(record)
     return [by_step[step] for step in sorted(by_step)]
+
+
+def _after(line: str, step: int) -> bool:
+    try:
+        record = json.loads(line)
+        return isinstance(record, dict) and int(record["step"]) > step
+    except (ValueError, KeyError, TypeError):
+        return False
 
 
 def _drop_partial_last_line(path: str) -> None:
