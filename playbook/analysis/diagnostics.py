@@ -514,7 +514,7 @@ def runnable(finding: Finding, study_dir: str) -> Finding:
 
     def study_command(match: re.Match) -> str:
         budget = match.group(1)
-        return continue_command(study_dir, **({"budget": budget} if budget else {}))
+        return f"`{continue_command(study_dir, **({'budget': budget} if budget else {}))}`"
 
     text = _STUDY_COMMAND.sub(study_command, finding.recommendation)
     text = _SWEEP_COMMAND.sub("(`playbook max-train-steps` on that sweep's study directory, "

@@ -1,0 +1,235 @@
+"""The `playbook` command as a new user types it: each mistake ends with one line and
+exit status 2 (nothing written), a Ctrl-C with one line and the command that resumes,
+and what the command says about an existing workdir or study is what it then does."""
+
+import json
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from playbook.study import StudySpec, runner
+from playbook.study.store import StudyStore
+
+EXE = [shutil.which("playbook")] if shutil.which("playbook") else [sys.executable, "-m",
+                                                                     "playbook"]
+
+
+def playbook(*args, cwd=None, timeout=240):
+    """The command as typed in a shell, PATH and PYTHONPATH inherited."""
+    return subprocess.run([*EXE, *map(str, args)], capture_output=True, text=True, cwd=cwd,
+                          timeout=timeout)
+
+
+def one_line_error(result, code=2) -> str:
+    """The single stderr line of a refused command (no traceback, nothing on stdout)."""
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == code, result.stderr[-2000:]
+    assert len(lines) == 1 and lines[0].startswith("playbook: error: "), result.stderr[-2000:]
+    assert "Traceback" not in result.stderr and "\\n" not in lines[0] and "\\'" not in lines[0]
+    return lines[0]
+
+
+def listing(directory) -> list[str]:
+    return sorted(str(p.relative_to(directory)) for p in directory.rglob("*"))
+
+
+@pytest.fixture
+def baseline(root):
+    return str(root / "configs/synthetic_mlp.py")
+
+
+@pytest.fixture
+def study_config(root):
+    return str(root / "configs/studies/synthetic_optimizers.py")
+
+
+# -- (1) a changed config on an existing trial workdir ---------------------------------
+
+
+def test_train_refuses_a_changed_config_on_its_workdir_and_resumes_the_same_one(
+        baseline, tmp_path):
+    workdir = tmp_path / "trial"
+    short = ("--config.max_train_steps=50", "--config.eval_every_steps=25")
+    assert playbook("train", "--config", baseline, "--workdir", workdir, *short).returncode == 0
+    stored = (workdir / "config.json").read_text()
+
+    again = playbook("train", "--config", baseline, "--workdir", workdir, *short)
+    assert again.returncode == 0 and again.stdout.startswith(f"done: {workdir}; steps 50/50")
+
+    changed = playbook("train", "--config", baseline, "--workdir", workdir, *short,
+                       "--config.learning_rate=0.05")
+    line = one_line_error(changed)
+    assert "differs in learning_rate 0.003 -> 0.05" in line and "new --workdir" in line
+    assert (workdir / "config.json").read_text() == stored
+
+
+# -- (3) a workdir that is a file ------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["train", "study"])
+def test_a_workdir_that_is_a_file_is_one_line_and_nothing_is_written(command, baseline,
+                                                                      study_config, tmp_path):
+    (tmp_path / "taken").write_text("not a directory\n")
+    before = listing(tmp_path)
+    config = baseline if command == "train" else study_config
+    for workdir in (tmp_path / "taken", tmp_path / "taken" / "sub"):
+        line = one_line_error(playbook(command, "--config", config, "--workdir", workdir))
+        assert f"'{tmp_path / 'taken'}' is a file" in line or "is a file" in line
+    assert listing(tmp_path) == before
+    assert (tmp_path / "taken").read_text() == "not a directory\n"
+
+
+# -- (5) a typo in an override ---------------------------------------------------------
+
+
+def test_an_override_typo_is_one_clean_line_with_the_suggestion(baseline, tmp_path):
+    line = one_line_error(playbook("train", "--config", baseline, "--workdir", tmp_path / "t",
+                                   "--config.learnig_rate=0.1"))
+    assert line == (f"playbook: error: bad override --config.learnig_rate=0.1: 'learnig_rate' "
+                    f"is not a key of config '{baseline}' (did you mean 'learning_rate'?)")
+    assert not (tmp_path / "t").exists()
+
+
+# -- (6) a scientific value without its branch -----------------------------------------
+
+MISSING_BRANCH = """
+from playbook import search as hp
+from playbook.study import define
+
+def get_config():
+    return define(
+        baseline={baseline!r},
+        scientific={{"optimizer": ["nesterov", "adamw", "adam"]}},
+        nuisance={{"learning_rate": hp.branches("optimizer", {{
+            "nesterov": hp.log(1e-3, 1.0), "adamw": hp.log(1e-4, 1e-1)}})}},
+        budget=2)
+"""
+
+
+def test_a_scientific_value_missing_from_its_branches_is_refused(baseline, tmp_path):
+    path = tmp_path / "study.py"
+    path.write_text(MISSING_BRANCH.format(baseline=baseline))
+    line = one_line_error(playbook("study", "--config", path, "--workdir", tmp_path / "s"))
+    assert ("nuisance 'learning_rate' has no branch for optimizer='adam'" in line
+            and "learning_rate=0.003 untuned" in line and "add a branch for 'adam'" in line)
+    assert not (tmp_path / "s").exists()
+
+
+# -- (7) a dry run on an existing study ------------------------------------------------
+
+
+def test_a_dry_run_on_an_existing_study_says_what_the_run_would_do(study_config, tmp_path):
+    workdir = tmp_path / "s"
+    runner.prepare(StudyStore(str(workdir)), StudySpec.load(study_config))  # 8 trials, untrained
+    before = listing(workdir)
+
+    same = playbook("study", "--config", study_config, "--workdir", workdir, "--dry_run")
+    lines = same.stdout.splitlines()
+    assert same.returncode == 0
+    assert lines[0] == (f"# {workdir} holds this study: the run continues it (8 pending); "
+                        f"finished trials are kept, the others train")
+    assert len(lines) == 10 and all(line.endswith("  [pending]") for line in lines[2:])
+
+    larger = playbook("study", "--config", study_config, "--workdir", workdir, "--dry_run",
+                      "--config.budget=5")
+    assert larger.returncode == 0
+    assert "the run continues it (8 pending, 2 new)" in larger.stdout
+    assert larger.stdout.splitlines()[-1].startswith("0009  optimizer=adamw")
+
+    reseeded = playbook("study", "--config", study_config, "--workdir", workdir, "--dry_run",
+                        "--config.seed=3")
+    line = one_line_error(reseeded)
+    assert line.startswith("playbook: error: the study would not run: the study config differs "
+                           f"from {workdir}/study.json in: seed;")
+    real = playbook("study", "--config", study_config, "--workdir", workdir, "--config.seed=3")
+    assert one_line_error(real).endswith(line.split("would not run: ")[1])
+    assert listing(workdir) == before
+
+
+# -- (8) the wrong kind of config ------------------------------------------------------
+
+
+def test_a_baseline_given_to_study_and_a_study_given_to_train_are_recognised(
+        baseline, study_config, tmp_path):
+    line = one_line_error(playbook("study", "--config", baseline, "--workdir", tmp_path / "s"))
+    assert f"'{baseline}' is a baseline config" in line
+    assert f"`playbook train --config {baseline} --workdir DIR`" in line and "define(" in line
+    line = one_line_error(playbook("train", "--config", study_config, "--workdir", tmp_path / "t"))
+    assert f"'{study_config}' is a study config" in line
+    assert f"`playbook study --config {study_config} --workdir DIR`" in line
+    assert not (tmp_path / "s").exists() and not (tmp_path / "t").exists()
+
+
+# -- (4) Ctrl-C --------------------------------------------------------------------------
+
+
+def interrupt_when(args, ready, cwd, timeout=180.0):
+    """Starts `playbook *args`, sends SIGINT once `ready()` holds; (rc, stdout, stderr)."""
+    process = subprocess.Popen([*EXE, *map(str, args)], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, cwd=cwd)
+    deadline = time.monotonic() + timeout
+    while not ready() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    return process.returncode, out, err
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_a_study_prints_one_line_with_the_command_that_resumes(study_config,
+                                                                             tmp_path):
+    workdir = tmp_path / "s"
+    args = ["study", "--config", study_config, "--workdir", workdir, "--no_report",
+            "--config.budget=40"]
+    code, _, err = interrupt_when(args, lambda: (workdir / "trials/0002/result.json").exists(),
+                                  tmp_path)
+    assert code == 130 and "Traceback" not in err and "KeyboardInterrupt" not in err
+    last = err.strip().splitlines()[-1]
+    assert last == (f"playbook: interrupted; finished trials in {workdir} are kept and "
+                    f"unfinished ones resume from their latest checkpoint with: "
+                    f"{shlex.join(['playbook', *map(str, args)])}")
+    statuses = [r.status for r in StudyStore(str(workdir)).trials("valid/error_rate")]
+    assert len(statuses) == 80 and statuses.count("pending") >= 60  # stopped, not finished
+
+
+def test_ctrl_c_during_a_trial_prints_one_line_and_keeps_its_checkpoints(baseline, tmp_path):
+    workdir = tmp_path / "t"
+    args = ["train", "--config", baseline, "--workdir", workdir, "--config.max_train_steps=10000000",
+            "--config.eval_every_steps=100", "--config.log_every_steps=100"]
+    code, out, err = interrupt_when(args, lambda: (workdir / "checkpoints").is_dir() and any(
+        name.isdigit() for name in os.listdir(workdir / "checkpoints")), tmp_path)
+    assert code == 130 and out == ""
+    lines = err.strip().splitlines()
+    assert lines[-1] == (f"playbook: interrupted; the trial's checkpoints in {workdir} are "
+                         f"kept: resume from the latest with: "
+                         f"{shlex.join(['playbook', *map(str, args)])}")
+    assert all(line.startswith("step ") for line in lines[:-1])  # its evaluations, no traceback
+    assert not (workdir / "result.json").exists()
+
+
+# -- (9) the ETA --------------------------------------------------------------------------
+
+
+def test_eta_is_the_steps_left_at_the_measured_seconds_per_step(study_config, tmp_path):
+    from playbook.study import progress
+
+    store = StudyStore(str(tmp_path / "s"))
+    spec = runner.prepare(store, StudySpec.load(study_config))  # 8 trials of 200 steps
+    now = time.time()
+    for trial_id, seconds in (("0000", 4.0), ("0001", 2.0), ("0002", 3.0)):  # done in one go
+        trial = store.trial_dir(trial_id)
+        with open(os.path.join(trial, "attempts.jsonl"), "w") as f:
+            f.write(json.dumps({"time": now - 100 - seconds}) + "\n")
+        with open(os.path.join(trial, "result.json"), "w") as f:
+            json.dump({"status": "done", "best": {"valid/error_rate": 0.1}, "steps": 200}, f)
+        os.utime(os.path.join(trial, "result.json"), (now - 100, now - 100))
+    records = store.trials(spec.metric)
+    # The median trial took 3 s for 200 steps; 5 pending trials of 200 steps are left.
+    assert progress.eta_seconds(store, records, 200, now) == pytest.approx(5 * 200 * 3.0 / 200)
+    assert progress.line(store, spec).endswith("3/8 trials ETA 0m15s")
