@@ -19,6 +19,9 @@ from playbook.errors import ConfigError, check_directory, storage_fault
 EXIT_CONFIG_ERROR = 2
 EXIT_STORAGE_ERROR = 3  # the study directory cannot be written (full, read-only)
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a Ctrl-C
+# Commands that read one study directory (`serve` also takes a directory of studies).
+STUDY_DIR_COMMANDS = ("status", "rerun", "report", "compare", "adopt", "export",
+                      "steps-to-result", "max-train-steps")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -58,8 +61,9 @@ def _parser() -> argparse.ArgumentParser:
     rerun = sub.add_parser(
         "rerun", help="rerun the best trials with new seeds to measure trial variance")
     rerun.add_argument("study_dir")
-    rerun.add_argument("--top", type=int, default=1, help="best trials per scientific value")
-    rerun.add_argument("--seeds", type=int, default=3, help="new seeds per trial")
+    rerun.add_argument("--top", type=_positive, default=1,
+                       help="best trials per scientific value")
+    rerun.add_argument("--seeds", type=_positive, default=3, help="new seeds per trial")
     _executor_args(rerun)
 
     report = sub.add_parser(
@@ -109,11 +113,22 @@ def _dashboard_parsers(sub) -> None:
                         help="output file (default STUDY_DIR/trials.FORMAT)")
 
 
+def _positive(text: str) -> int:
+    """An argparse type: a positive integer."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a positive integer (e.g. 2)")
+    return value
+
+
 def _executor_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--executor", choices=("inline", "processes", "ray"), default="inline",
                         help="where trials run: in this process, in local worker processes "
                              "(one per GPU, or --workers CPU workers), or on a Ray cluster")
-    parser.add_argument("--workers", type=int, default=None,
+    parser.add_argument("--workers", type=_positive, default=None,
                         help="worker processes (processes) or local Ray CPUs (ray)")
     parser.add_argument("--ray_address", default=None,
                         help="address of an existing Ray cluster (default: start a local one)")
@@ -135,8 +150,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, extra = parser.parse_known_args(argv)
     bad = [a for a in extra if not a.startswith("--config.")]
     if bad:
-        parser.error(f"unrecognized arguments: {' '.join(bad)} "
-                     f"(config overrides look like --config.KEY=VALUE)")
+        hint = ("config overrides look like --config.KEY=VALUE"
+                if args.command in ("train", "study", "batch-sizes")
+                else f"see playbook {args.command} --help")
+        parser.error(f"unrecognized arguments: {' '.join(bad)} ({hint})")
     try:
         if args.command in ("train", "study", "rerun"):  # trackers asked for must exist
             from playbook.train import trackers
@@ -151,6 +168,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return train_main.run(args.config, extra, args.workdir)
         if args.command == "study":
             return _study(args, extra)
+        if args.command in STUDY_DIR_COMMANDS:
+            from playbook.study.store import StudyStore
+
+            StudyStore(args.study_dir).read_study()  # before the slow imports of each command
         if args.command in SCALING_COMMANDS:
             return _scaling(parser, args, extra)
         if extra:
@@ -452,6 +473,7 @@ def _scaling(parser: argparse.ArgumentParser, args: argparse.Namespace,
         from playbook.train import throughput_sweep
 
         config = config_lib.load(args.config, overrides)
+        config_lib.check_baseline(config, args.config, "batch-sizes")
         result = throughput_sweep.sweep(config, start=args.start,
                                         max_batch_size=args.max_batch_size,
                                         min_gain=args.min_gain, patience=args.patience,

@@ -233,3 +233,42 @@ def test_eta_is_the_steps_left_at_the_measured_seconds_per_step(study_config, tm
     # The median trial took 3 s for 200 steps; 5 pending trials of 200 steps are left.
     assert progress.eta_seconds(store, records, 200, now) == pytest.approx(5 * 200 * 3.0 / 200)
     assert progress.line(store, spec).endswith("3/8 trials ETA 0m15s")
+
+
+# -- the same kinds of mistakes in the other commands ----------------------------------
+
+STUDY_COMMANDS = [["status"], ["report"], ["compare"], ["rerun"],
+                  ["adopt", "--value", "optimizer=adamw"], ["steps-to-result", "--goal", "0.1"],
+                  ["max-train-steps", "--goal", "0.1"]]
+
+
+@pytest.mark.parametrize("args", STUDY_COMMANDS, ids=lambda args: args[0])
+def test_study_commands_on_a_missing_directory_or_a_file_say_which(args, tmp_path):
+    (tmp_path / "file").write_text("")
+    name, what = (("missing", "it does not exist") if STUDY_COMMANDS.index(args) % 2 else
+                  ("file", "it is a file"))
+    line = one_line_error(playbook(args[0], tmp_path / name, *args[1:]))
+    assert f"'{tmp_path / name}' is not a study directory ({what}); give the --workdir" in line
+    assert listing(tmp_path) == ["file"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["rerun", "S", "--executor", "processes", "--workers", "-2"],
+     "argument --workers: '-2' is not a positive integer"),
+    (["rerun", "S", "--seeds", "0"], "argument --seeds: '0' is not a positive integer"),
+    (["compare", "S", "--top", "2"], "unrecognized arguments: --top 2 (see playbook compare "
+                                     "--help)"),
+    (["batch-sizes", "--config", "STUDY"], "is a study config"),
+    (["batch-sizes", "--config", "BASELINE", "--seconds", "-1"],
+     "seconds per timed round must be positive, got -1.0"),
+])
+def test_bad_flags_of_the_other_commands_are_one_line(args, message, study_config, baseline,
+                                                      tmp_path):
+    names = {"S": tmp_path / "s", "STUDY": study_config, "BASELINE": baseline}
+    result = playbook(*(names.get(a, a) for a in args))
+    if args[0] in ("rerun", "compare"):  # argparse's usage line, then its error
+        assert result.returncode == 2 and "Traceback" not in result.stderr
+        assert message in result.stderr.splitlines()[-1]
+    else:
+        assert message in one_line_error(result)
+    assert not (tmp_path / "s").exists()

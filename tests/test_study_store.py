@@ -58,7 +58,7 @@ def test_a_claimed_trial_cannot_be_claimed_by_another_process(tmp_path):
 
 def test_missing_or_corrupt_study_json_is_named(tmp_path):
     store = StudyStore(str(tmp_path))
-    with pytest.raises(ConfigError, match="is not a study directory \\(no study.json\\)"):
+    with pytest.raises(ConfigError, match="is not a study directory \\(it has no study.json\\)"):
         store.read_study()
     (tmp_path / "study.json").write_text("{not json")
     with pytest.raises(ConfigError, match="study.json' is unreadable"):

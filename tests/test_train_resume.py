@@ -6,6 +6,7 @@ and the dropout rng is `fold_in(rng, step)`, so on CPU the match is bitwise."""
 import json
 import os
 import pathlib
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,7 +17,7 @@ import numpy as np
 from configs import synthetic_mlp
 from playbook import config as config_lib
 from playbook.train import loop
-from playbook.train.metrics import read_metrics
+from playbook.train.metrics import read_records
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 OVERRIDES = {"model.dropout": 0.1, "max_train_steps": 200, "eval_every_steps": 50,
@@ -77,11 +78,32 @@ def test_a_killed_trial_resumes_to_the_same_result_as_an_uninterrupted_one(tmp_p
     assert resumed.final == uninterrupted.final
     for a, b in zip(params_of(killed), params_of(tmp_path / "whole"), strict=True):
         np.testing.assert_array_equal(a, b)
-    # Steps 125 was logged twice (before the kill and after resuming from 100); the
-    # merged curve equals the uninterrupted one.
-    losses = [(r["step"], r["train/loss"]) for r in read_metrics(killed / "metrics.jsonl")]
+    # Step 125 was logged before the kill and again after resuming from 100: the file
+    # holds it once, and equals the uninterrupted run's record for record.
+    losses = [(r["step"], r["train/loss"]) for r in read_records(killed / "metrics.jsonl")]
     assert losses == [(r["step"], r["train/loss"])
-                      for r in read_metrics(tmp_path / "whole" / "metrics.jsonl")]
+                      for r in read_records(tmp_path / "whole" / "metrics.jsonl")]
+    assert [step for step, _ in losses] == list(range(25, 201, 25))
+
+
+def test_a_trial_killed_at_an_evaluation_resumed_by_playbook_train_logs_each_step_once(
+        tmp_path):
+    killed = tmp_path / "killed"
+    kill_mid_run(killed, kill_at=150)  # its record written, its checkpoint never saved
+    assert [r["step"] for r in read_records(killed / "metrics.jsonl")] == list(range(25, 151, 25))
+    assert "150" not in os.listdir(killed / "checkpoints")
+
+    overrides = [f"--config.{key}={value}" for key, value in OVERRIDES.items()]
+    playbook = shutil.which("playbook")
+    command = [playbook] if playbook else [sys.executable, "-m", "playbook"]
+    resumed = subprocess.run([*command, "train", "--config", "configs/synthetic_mlp.py",
+                              "--workdir", str(killed), *overrides], cwd=ROOT,
+                             capture_output=True, text=True, timeout=240)
+
+    assert resumed.returncode == 0 and resumed.stdout.startswith(f"done: {killed}; steps 200/200")
+    assert f"resumed {killed} from step 100" in resumed.stderr
+    steps = [r["step"] for r in read_records(killed / "metrics.jsonl")]
+    assert steps == list(range(25, 201, 25))  # one record per logged step, none missing
 
 
 def test_best_so_far_survives_a_resumption_whose_best_is_before_the_restart(tmp_path):

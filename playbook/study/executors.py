@@ -157,6 +157,11 @@ class Ray:
 
 def create(name: str, workers: int | None = None, address: str | None = None,
            num_cpus: float = 1, num_gpus: float = 0):
+    if workers is not None and workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {workers} (e.g. --workers 2)")
+    if num_cpus < 0 or num_gpus < 0:
+        raise ConfigError(f"--cpus_per_trial and --gpus_per_trial cannot be negative, got "
+                          f"{num_cpus} and {num_gpus}")
     if name == "inline":
         return Inline()
     if name == "processes":

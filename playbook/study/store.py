@@ -166,8 +166,11 @@ class StudyStore:
 
     def read_study(self) -> dict:
         if not self.exists():
-            raise ConfigError(f"'{self.root}' is not a study directory (no study.json); create "
-                              f"one with `playbook study --config STUDY --workdir DIR`")
+            what = ("does not exist" if not os.path.exists(self.root) else "is a file"
+                    if not os.path.isdir(self.root) else "has no study.json")
+            raise ConfigError(f"'{self.root}' is not a study directory (it {what}); give the "
+                              f"--workdir of a `playbook study` run, or create one there with "
+                              f"`playbook study --config STUDY_CONFIG --workdir {self.root}`")
         study = read_json(self.study_json)
         if study is None or "spec" not in study:
             raise ConfigError(f"'{self.study_json}' is unreadable or not a study file; restore it "

@@ -174,6 +174,9 @@ def sweep(config: ConfigDict, start: int = 8, max_batch_size: int | None = None,
     if min_gain <= 0 or patience < 1:
         raise ConfigError(f"min_gain ({min_gain}) must be positive and patience ({patience}) "
                           f"at least 1 (e.g. --min_gain 0.1 --patience 2)")
+    if not min_seconds > 0:
+        raise ConfigError(f"seconds per timed round must be positive, got {min_seconds} "
+                          f"(e.g. --seconds 0.5)")
     sharding.check_batch_size(start, sharding.make_mesh().size)
     measurements: list[Measurement] = []
     batch, stale, reason = start, 0, ""
