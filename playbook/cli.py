@@ -278,9 +278,12 @@ def _dry_run(store, spec, output_format: str) -> int:
         return 0
     if existing:
         tally = {s: list(states.values()).count(s) for s in dict.fromkeys(states.values())}
+        others = sum(r.status in ("pending", "running") for r in records.values()
+                     if r.trial_id not in states)
+        also = f", and {others} unfinished seed reruns not listed" if others else ""
         print(f"# {store.root} holds this study: the run continues it "
-              f"({', '.join(f'{n} {s}' for s, n in tally.items())}); finished trials are kept, "
-              f"the others train")
+              f"({', '.join(f'{n} {s}' for s, n in tally.items())}{also}); finished trials "
+              f"are kept, the others train")
     print(_trials_table(spec, trials, states))
     return 0
 

@@ -148,10 +148,10 @@ def test_status_reports_counts_and_best_on_a_half_finished_study(study_file, tmp
     assert cli.main(["status", workdir]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[1].split() == ["scientific", "pending", "running", "done", "diverged", "failed",
-                              "best"]
+                              "reruns", "best"]
     nesterov = out[2].split()
     adamw = out[3].split()
-    assert nesterov[:6] == ["optimizer=nesterov", "2", "0", "0", "0", "0"]
+    assert nesterov[:7] == ["optimizer=nesterov", "2", "0", "0", "0", "0", "-"]
     assert adamw[0] == "optimizer=adamw" and adamw[1] == "1"
     assert adamw[3] == "1" and adamw[-1] == "(0001)"
 

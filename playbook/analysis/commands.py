@@ -6,6 +6,7 @@ bad input raises ConfigError, which the CLI prints as one line (exit 2).
 from __future__ import annotations
 
 import os
+import shlex
 from collections.abc import Sequence
 
 from playbook.analysis import decisions, diagnostics, rounds
@@ -50,7 +51,7 @@ def adopt(study_dir: str | os.PathLike, value: Sequence[str]) -> int:
         print(f"  open finding [{finding['severity']}] {finding['code']}: {finding['message']}")
     print(f"  decision appended to {os.path.join(study.root, decisions.DECISIONS_FILE)}")
     print(f"  next baseline: {record['next_baseline']}")
-    print(f"  next round: playbook train --config {record['next_baseline']} "
+    print(f"  next round: playbook train --config {shlex.quote(record['next_baseline'])} "
           f"--workdir runs/next_baseline")
     return 0
 

@@ -21,6 +21,7 @@ reported and left out of the means. Pure functions of the trials table.
 from __future__ import annotations
 
 import dataclasses
+import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -40,7 +41,7 @@ VERDICTS = ("baseline", "better", "worse", "inconclusive", "no_reruns", "no_resu
 
 
 def rerun_command(study_dir: str) -> str:
-    return f"playbook rerun {study_dir} --top 1 --seeds 5"
+    return f"playbook rerun {shlex.quote(str(study_dir))} --top 1 --seeds 5"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -259,7 +259,7 @@ def commands(study: Study, configs: dict[str, str]) -> str:
         continue_command(study.root),
         f"playbook status {root}",
         "# measure trial variance, then compare with the baseline:",
-        decisions.rerun_command(root),
+        decisions.rerun_command(study.root),
         f"playbook compare {root}",
     ]
     if adopt:
