@@ -2,6 +2,7 @@
 exit status 2 (nothing written), a Ctrl-C with one line and the command that resumes,
 and what the command says about an existing workdir or study is what it then does."""
 
+import dataclasses
 import json
 import os
 import shlex
@@ -222,7 +223,7 @@ def test_eta_is_the_steps_left_at_the_measured_seconds_per_step(study_config, tm
     store = StudyStore(str(tmp_path / "s"))
     spec = runner.prepare(store, StudySpec.load(study_config))  # 8 trials of 200 steps
     now = time.time()
-    for trial_id, seconds in (("0000", 4.0), ("0001", 2.0), ("0002", 3.0)):  # done in one go
+    for trial_id, seconds in (("0000", 4.0), ("0001", 2.0), ("0002", 9.0)):  # done in one go
         trial = store.trial_dir(trial_id)
         with open(os.path.join(trial, "attempts.jsonl"), "w") as f:
             f.write(json.dumps({"time": now - 100 - seconds}) + "\n")
@@ -230,9 +231,15 @@ def test_eta_is_the_steps_left_at_the_measured_seconds_per_step(study_config, tm
             json.dump({"status": "done", "best": {"valid/error_rate": 0.1}, "steps": 200}, f)
         os.utime(os.path.join(trial, "result.json"), (now - 100, now - 100))
     records = store.trials(spec.metric)
-    # The median trial took 3 s for 200 steps; 5 pending trials of 200 steps are left.
-    assert progress.eta_seconds(store, records, 200, now) == pytest.approx(5 * 200 * 3.0 / 200)
-    assert progress.line(store, spec).endswith("3/8 trials ETA 0m15s")
+    # The median trial took 4 s for 200 steps; 5 pending trials of 200 steps are left.
+    assert progress.eta_seconds(store, records, 200, now) == pytest.approx(5 * 200 * 4.0 / 200)
+    assert progress.line(store, spec).endswith("3/8 trials ETA 0m20s")
+    # Two trials running side by side: their steps left count, and they share the time.
+    running = [dataclasses.replace(records[3], status="running", steps=50),
+               dataclasses.replace(records[4], status="running", steps=100)]
+    left = (3 * 200 + 150 + 100) * 4.0 / 200 / 2
+    assert progress.eta_seconds(store, [*records[:3], *running, *records[5:]], 200, now) == \
+        pytest.approx(left)
 
 
 # -- the same kinds of mistakes in the other commands ----------------------------------
