@@ -144,6 +144,7 @@ def _executor_args(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from_shell = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = _parser()
     args, extra = parser.parse_known_args(argv)
@@ -195,6 +196,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return getattr(commands, args.command)(args.study_dir)
     except KeyboardInterrupt:
         print(f"playbook: {_interrupted(args, argv)}", file=sys.stderr)
+        if from_shell:
+            _exit_now(EXIT_INTERRUPTED)
         return EXIT_INTERRUPTED
     except ConfigError as e:
         # Messages quote user text verbatim; a line break in it must not split the line.
@@ -212,6 +215,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_STORAGE_ERROR
     parser.error(f"unknown command {args.command}")
     return EXIT_CONFIG_ERROR
+
+
+def _exit_now(code: int) -> None:
+    """Ends the process without interpreter shutdown, which would wait for (or fail in)
+    background threads interrupted mid-work, such as an asynchronous checkpoint save.
+    What they leave unfinished is what a killed process leaves: a rerun recovers it."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _interrupted(args: argparse.Namespace, argv: Sequence[str]) -> str:

@@ -86,6 +86,20 @@ def test_a_workdir_that_is_a_file_is_one_line_and_nothing_is_written(command, ba
     assert (tmp_path / "taken").read_text() == "not a directory\n"
 
 
+def test_train_on_a_study_and_study_on_a_trial_are_refused(baseline, study_config, tmp_path):
+    study, trial = tmp_path / "study", tmp_path / "trial"
+    runner.prepare(StudyStore(str(study)), StudySpec.load(study_config))
+    trial.mkdir()
+    (trial / "config.json").write_text("{}")
+    before = listing(tmp_path)
+    line = one_line_error(playbook("train", "--config", baseline, "--workdir", study))
+    assert line.endswith(f"'{study}' is a study directory; `playbook study` trains its trials: "
+                         f"give `playbook train` a new --workdir")
+    line = one_line_error(playbook("study", "--config", study_config, "--workdir", trial))
+    assert f"'{trial}' holds a single trial (config.json), not a study" in line
+    assert listing(tmp_path) == before
+
+
 # -- (5) a typo in an override ---------------------------------------------------------
 
 

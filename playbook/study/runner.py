@@ -35,6 +35,9 @@ CONTINUABLE = ("budget", "designer", "name", "description")
 def check(store: StudyStore, spec: StudySpec) -> None:
     """What `prepare` checks, writing nothing: ConfigError unless `spec` can create or
     continue the study in `store`."""
+    if not store.exists() and os.path.exists(os.path.join(store.root, "config.json")):
+        raise ConfigError(f"'{store.root}' holds a single trial (config.json), not a study; "
+                          f"give `playbook study` a new --workdir")
     if store.exists():
         _check_continuation(store, store.read_study()["spec"], spec)
     else:
@@ -48,6 +51,8 @@ def prepare(store: StudyStore, spec: StudySpec, source: dict[str, Any] | None = 
     `source` ({"config": absolute path, "overrides": [...]}) is how the study was last
     run: the report and findings print the command that continues it.
     """
+    if not store.exists():
+        check(store, spec)  # before study_lock creates the directory
     with store.study_lock():
         if store.exists():
             study = store.read_study()

@@ -42,6 +42,9 @@ def run(config_path: str, overrides: Sequence[str], workdir: str) -> int:
 def check_same_config(config, workdir: str) -> None:
     """ConfigError when `workdir` holds a trial of another config: a rerun resumes (or
     returns) that trial, so new hyperparameters would silently not be trained."""
+    if os.path.exists(os.path.join(workdir, "study.json")):
+        raise ConfigError(f"'{workdir}' is a study directory; `playbook study` trains its "
+                          f"trials: give `playbook train` a new --workdir")
     path = os.path.join(workdir, CONFIG_FILE)
     try:
         with open(path, encoding="utf-8") as f:
