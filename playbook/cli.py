@@ -13,11 +13,11 @@ import shlex
 import sys
 from collections.abc import Sequence
 
+from playbook import interrupts
 from playbook.errors import ConfigError, check_directory, storage_fault
 
 EXIT_CONFIG_ERROR = 2
 EXIT_STORAGE_ERROR = 3  # the study directory cannot be written (full, read-only)
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a Ctrl-C
 # Commands that read one study directory (`serve` also takes a directory of studies).
 STUDY_DIR_COMMANDS = ("status", "rerun", "report", "compare", "adopt", "export",
                       "steps-to-result", "max-train-steps")
@@ -148,6 +148,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = _parser()
     args, extra = parser.parse_known_args(argv)
+    if from_shell:
+        interrupts.install(f"playbook: {_interrupted(args, argv)}")
     bad = [a for a in extra if not a.startswith("--config.")]
     if bad:
         hint = ("config overrides look like --config.KEY=VALUE"
@@ -197,8 +199,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"playbook: {_interrupted(args, argv)}", file=sys.stderr)
         if from_shell:
-            _exit_now(EXIT_INTERRUPTED)
-        return EXIT_INTERRUPTED
+            interrupts.exit_now()
+        return interrupts.EXIT_INTERRUPTED
     except ConfigError as e:
         # Messages quote user text verbatim; a line break in it must not split the line.
         message = "\\n".join(str(e).splitlines())
@@ -215,15 +217,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_STORAGE_ERROR
     parser.error(f"unknown command {args.command}")
     return EXIT_CONFIG_ERROR
-
-
-def _exit_now(code: int) -> None:
-    """Ends the process without interpreter shutdown, which would wait for (or fail in)
-    background threads interrupted mid-work, such as an asynchronous checkpoint save.
-    What they leave unfinished is what a killed process leaves: a rerun recovers it."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
 
 
 def _interrupted(args: argparse.Namespace, argv: Sequence[str]) -> str:

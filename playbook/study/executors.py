@@ -24,10 +24,10 @@ import subprocess
 from collections.abc import Callable, Sequence
 
 from playbook.errors import ConfigError, storage_fault
+from playbook.interrupts import EXIT_INTERRUPTED
 from playbook.study.runner import Unit
 
 NAMES = ("inline", "processes", "ray")
-EXIT_INTERRUPTED = 130  # as the CLI exits after a Ctrl-C
 
 
 class Inline:
