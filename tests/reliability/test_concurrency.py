@@ -25,7 +25,8 @@ from playbook.study.store import StudyStore
 
 from .study_files import attempts, env, results, study_args, write_study
 
-ROW = re.compile(r"^optimizer=(\w+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\S+)(?: \((\d+)\))?$")
+ROW = re.compile(r"^optimizer=(\w+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+\S+\s+(\S+)"
+                 r"(?: \((\d+)\))?$")  # the column after failed: seed reruns
 
 
 def _status_in_process(workdir: str) -> tuple[int, str, str]:

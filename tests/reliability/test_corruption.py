@@ -195,7 +195,7 @@ def test_deleted_study_json_is_named_and_the_same_config_recreates_it_rerunning_
     workdir, config, spec, store = study
     os.unlink(store.study_json)
     code, _, err = _status(workdir, capsys)
-    assert code == 2 and err.count("\n") == 1 and "(no study.json)" in err and workdir in err
+    assert code == 2 and err.count("\n") == 1 and "(it has no study.json)" in err and workdir in err
     hashes = result_hashes(workdir)
     assert _resume(workdir, spec) == {}
     assert store.read_study()["spec"] == json.loads(json.dumps(spec.to_dict()))
