@@ -237,23 +237,34 @@ def test_eta_is_the_steps_left_at_the_measured_seconds_per_step(study_config, tm
     store = StudyStore(str(tmp_path / "s"))
     spec = runner.prepare(store, StudySpec.load(study_config))  # 8 trials of 200 steps
     now = time.time()
-    for trial_id, seconds in (("0000", 4.0), ("0001", 2.0), ("0002", 9.0)):  # done in one go
+    # Done in one attempt each: 4, 2 and 9 s, of which 0, 0 and 6 s to the first step.
+    for trial_id, seconds, first in (("0000", 4.0, 0.0), ("0001", 2.0, 0.0), ("0002", 9.0, 6.0)):
         trial = store.trial_dir(trial_id)
         with open(os.path.join(trial, "attempts.jsonl"), "w") as f:
             f.write(json.dumps({"time": now - 100 - seconds}) + "\n")
         with open(os.path.join(trial, "result.json"), "w") as f:
-            json.dump({"status": "done", "best": {"valid/error_rate": 0.1}, "steps": 200}, f)
+            json.dump({"status": "done", "best": {"valid/error_rate": 0.1}, "steps": 200,
+                       "throughput": {"first_step_seconds": first}}, f)
         os.utime(os.path.join(trial, "result.json"), (now - 100, now - 100))
     records = store.trials(spec.metric)
-    # The median trial took 4 s for 200 steps; 5 pending trials of 200 steps are left.
-    assert progress.eta_seconds(store, records, 200, now) == pytest.approx(5 * 200 * 4.0 / 200)
-    assert progress.line(store, spec).endswith("3/8 trials ETA 0m20s")
+    # Training took 4, 2 and 3 s for 200 steps: the median, 3 s, for each of 5 trials left.
+    assert progress.eta_seconds(store, records, 200, now) == pytest.approx(5 * 200 * 3.0 / 200)
+    assert progress.line(store, spec).endswith("3/8 trials ETA 0m15s")
     # Two trials running side by side: their steps left count, and they share the time.
     running = [dataclasses.replace(records[3], status="running", steps=50),
                dataclasses.replace(records[4], status="running", steps=100)]
-    left = (3 * 200 + 150 + 100) * 4.0 / 200 / 2
+    left = (3 * 200 + 150 + 100) * 3.0 / 200 / 2
     assert progress.eta_seconds(store, [*records[:3], *running, *records[5:]], 200, now) == \
         pytest.approx(left)
+    # Nothing done yet: the rate of the running trials as the bar saw them advance.
+    fresh = [dataclasses.replace(r, status="pending") for r in records]
+    seen: dict = {}
+    first_look = [dataclasses.replace(fresh[0], status="running", steps=20), *fresh[1:]]
+    assert progress.eta_seconds(store, first_look, 200, now, seen) is None
+    later = [dataclasses.replace(fresh[0], status="running", steps=120), *fresh[1:]]
+    # 100 steps in 5 s: 0.05 s a step for 80 + 7 x 200 steps.
+    assert progress.eta_seconds(store, later, 200, now + 5, seen) == pytest.approx(
+        (80 + 7 * 200) * 0.05)
 
 
 # -- the same kinds of mistakes in the other commands ----------------------------------

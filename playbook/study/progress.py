@@ -1,8 +1,9 @@
 """A progress bar over a study's trials, with the running trials' steps and an ETA.
 
 The ETA is the steps left at the wall time per step measured on the study's own
-trials (done ones first, else running ones), so it holds on a resumed study and
-is not thrown off by the first trial's compilation.
+trials (done ones first, else running ones as the bar watches them advance),
+without the time to their first step, so it holds on a resumed study and is not
+thrown off by the first trial's compilation.
 
 It polls the study directory (not the executor), so it shows the same picture
 for in-process trials, worker processes and Ray tasks alike.
@@ -10,6 +11,7 @@ for in-process trials, worker processes and Ray tasks alike.
 
 from __future__ import annotations
 
+import math
 import os
 import statistics
 import sys
@@ -17,7 +19,7 @@ import threading
 import time
 
 from playbook.study.spec import StudySpec
-from playbook.study.store import StudyStore, TrialRecord
+from playbook.study.store import StudyStore, TrialRecord, read_json
 
 
 def _duration(seconds: float) -> str:
@@ -28,23 +30,36 @@ def _duration(seconds: float) -> str:
 
 
 def seconds_per_step(store: StudyStore, records: list[TrialRecord], max_steps: int,
-                     now: float) -> float | None:
-    """Wall seconds per training step, as measured on this study's trials: the median
-    over done trials trained in one attempt (start to result.json, compilation and
-    evaluations included), else over running trials (start to now, at their step)."""
-    finished, running = [], []
+                     now: float, seen: dict[str, tuple[float, int]] | None = None
+                     ) -> float | None:
+    """Wall seconds per training step, measured on this study's trials, without the time
+    to a trial's first step (compilation, which later trials of a process skip): the
+    median over done trials trained in one attempt (start to result.json, evaluations
+    included), else over running trials since `seen` (trial id -> (time, step) of an
+    earlier look, which this records) when they have advanced."""
+    finished = []
     for r in records:
-        started = store.last_attempt_time(r.trial_id)
-        if started is None:
+        if r.status != "done" or store.attempts(r.trial_id) != 1:
             continue
-        if r.status == "done" and store.attempts(r.trial_id) == 1:
-            ended = _mtime(os.path.join(store.trial_dir(r.trial_id), "result.json"))
-            if ended is not None and ended > started:
-                finished.append((ended - started) / max_steps)
-        elif r.status == "running" and r.steps > 0 and now > started:
-            running.append((now - started) / r.steps)
-    rates = finished or running
-    return statistics.median(rates) if rates else None
+        started = store.last_attempt_time(r.trial_id)
+        path = os.path.join(store.trial_dir(r.trial_id), "result.json")
+        ended = _mtime(path)
+        if started is None or ended is None:
+            continue
+        first = ((read_json(path) or {}).get("throughput") or {}).get("first_step_seconds")
+        training = ended - started - (first if isinstance(first, (int, float))
+                                      and math.isfinite(first) else 0.0)
+        if training > 0:
+            finished.append(training / max_steps)
+    if finished:
+        return statistics.median(finished)
+    running = []
+    for r in records:
+        if r.status == "running" and r.steps > 0 and seen is not None:
+            then, step = seen.setdefault(r.trial_id, (now, r.steps))
+            if r.steps > step and now > then:
+                running.append((now - then) / (r.steps - step))
+    return statistics.median(running) if running else None
 
 
 def _mtime(path: str) -> float | None:
@@ -55,11 +70,12 @@ def _mtime(path: str) -> float | None:
 
 
 def eta_seconds(store: StudyStore, records: list[TrialRecord], max_steps: int,
-                now: float | None = None) -> float | None:
+                now: float | None = None, seen: dict[str, tuple[float, int]] | None = None
+                ) -> float | None:
     """Seconds until every trial is finished: the steps left at the measured rate, shared
     by the trials running side by side; None before anything was measured."""
     now = time.time() if now is None else now
-    rate = seconds_per_step(store, records, max_steps, now)
+    rate = seconds_per_step(store, records, max_steps, now, seen)
     if rate is None:
         return None
     left = sum(max_steps if r.status == "pending" else max(max_steps - r.steps, 0)
@@ -68,7 +84,8 @@ def eta_seconds(store: StudyStore, records: list[TrialRecord], max_steps: int,
     return left * rate / parallel
 
 
-def line(store: StudyStore, spec: StudySpec) -> str:
+def line(store: StudyStore, spec: StudySpec, seen: dict[str, tuple[float, int]] | None = None
+         ) -> str:
     """One status line: a bar over trials, the running trials' steps, and an ETA."""
     records = store.trials(spec.metric)
     total = len(records)
@@ -78,7 +95,7 @@ def line(store: StudyStore, spec: StudySpec) -> str:
     filled = int(width * finished / max(total, 1))
     bar = "#" * filled + "-" * (width - filled)
     running = [f"{r.trial_id}@{r.steps}/{max_steps}" for r in records if r.status == "running"]
-    eta = eta_seconds(store, records, max_steps) if finished < total else None
+    eta = eta_seconds(store, records, max_steps, seen=seen) if finished < total else None
     eta_text = f" ETA {_duration(eta)}" if eta is not None else ""
     run = f" running {' '.join(running[:4])}" if running else ""
     return f"[{bar}] {finished}/{total} trials{run}{eta_text}"
@@ -93,10 +110,11 @@ class ProgressBar:
         self.tty = getattr(self.stream, "isatty", lambda: False)()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
+        self.seen: dict[str, tuple[float, int]] = {}  # running trials' first looks
 
     def __enter__(self) -> ProgressBar:
         try:
-            self._print(line(self.store, self.spec))
+            self._print(line(self.store, self.spec, self.seen))
         except OSError:
             pass
         self._thread.start()
@@ -105,12 +123,12 @@ class ProgressBar:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
-        self._print(line(self.store, self.spec), final=True)
+        self._print(line(self.store, self.spec, self.seen), final=True)
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
             try:
-                self._print(line(self.store, self.spec))
+                self._print(line(self.store, self.spec, self.seen))
             except OSError:
                 continue
 
