@@ -19,8 +19,8 @@ from playbook.errors import ConfigError, check_directory, storage_fault
 EXIT_CONFIG_ERROR = 2
 EXIT_STORAGE_ERROR = 3  # the study directory cannot be written (full, read-only)
 # Commands that read one study directory (`serve` also takes a directory of studies).
-STUDY_DIR_COMMANDS = ("status", "rerun", "report", "compare", "adopt", "export",
-                      "steps-to-result", "max-train-steps")
+STUDY_DIR_COMMANDS = ("status", "rerun", "report", "compare", "adopt", "next", "history",
+                      "export", "steps-to-result", "max-train-steps")
 
 
 def _parser() -> argparse.ArgumentParser:
