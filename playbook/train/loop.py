@@ -451,6 +451,7 @@ class _Run:
         self.started = time.perf_counter() if started is None else started
         self.first_step_seconds = math.nan  # start of the run to its first metrics
         self.step = 0  # last step whose train metrics were read
+        self.resumed_from = 0  # the checkpoint step this run restored (0: from scratch)
         self.best_step: int | None = None
         self.best: dict[str, float] | None = None
         self.final: dict[str, float] | None = None
@@ -514,7 +515,7 @@ class _Run:
         step = int(restored.step)
         if int(restored.state["step"]) != step:
             raise RuntimeError(f"checkpoint {step} holds state of step {restored.state['step']}")
-        self.step = step
+        self.step = self.resumed_from = step
         self.writer.drop_after(step)  # logged after the checkpoint: about to be logged again
         self._recover_evaluations(step)
         log.info("resumed %s from step %d", self.workdir, step)
@@ -617,7 +618,8 @@ class _Run:
             steps=self.step if status != "done" else self.trial.max_train_steps,
             max_train_steps=self.trial.max_train_steps, metric=self.trial.metric,
             goal=self.trial.goal, throughput=self._throughput(), best_checkpoint=path,
-            error=error, trials_per_program=self.trials_per_program, reason=reason)
+            error=error, trials_per_program=self.trials_per_program, reason=reason,
+            resumed_from=self.resumed_from)
 
     def _throughput(self) -> Throughput:
         # Steady state: the first interval of a run includes compilation.

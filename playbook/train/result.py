@@ -57,6 +57,9 @@ class TrialResult:
     # (playbook.train.batched; 1: trained alone). Its throughput is per trial of that program.
     trials_per_program: int = 1
     reason: str | None = None  # why a diverged trial is infeasible (REASONS)
+    # The step the run that produced the result started from: 0 from scratch, else the
+    # latest checkpoint it restored after an interruption.
+    resumed_from: int = 0
 
     def __post_init__(self):
         if self.status not in STATUSES:
@@ -89,6 +92,7 @@ class TrialResult:
         for key in ("steps", "max_train_steps"):
             d[key] = int(d.get(key) or 0)
         d["trials_per_program"] = int(d.get("trials_per_program") or 1)
+        d["resumed_from"] = int(d.get("resumed_from") or 0)
         d.setdefault("best_step", None)
         d.setdefault("metric", "")
         d.setdefault("goal", "")

@@ -22,7 +22,7 @@ import time
 import pytest
 
 from playbook.analysis.load import load_study
-from playbook.study.store import StudyStore
+from playbook.study.store import StudyStore, read_json
 from playbook.train.metrics import read_records
 
 from .study_files import (
@@ -249,7 +249,9 @@ def test_killed_worker_process_costs_only_its_trials_steps_in_flight(tmp_path):
     deadline = time.monotonic() + 300
     while victim is None and runner.poll() is None and time.monotonic() < deadline:
         for trial_id, pid in _worker_pids(workdir, runner.pid).items():
-            if _trained_steps(workdir, trial_id) >= 80:  # mid-training, a checkpoint behind it
+            # Mid-training, a committed checkpoint behind it: step 120's record is written
+            # after the save of step 80 began, which waited for step 40's to finish.
+            if _trained_steps(workdir, trial_id) >= 120:
                 os.kill(pid, signal.SIGKILL)
                 victim = (trial_id, pid)
                 break
@@ -257,14 +259,15 @@ def test_killed_worker_process_costs_only_its_trials_steps_in_flight(tmp_path):
     out, err = runner.communicate(timeout=600)
     assert victim is not None, "no worker was caught training"
     assert runner.returncode == 0, err[-3000:]
-    # The victim's metrics.jsonl shows where the rerun picked up: after a checkpoint,
-    # not at the first log step (20), which a restart from scratch would record again.
+    # The victim's second run picked up from a checkpoint (evaluations every 40 steps),
+    # not from scratch, and its metrics.jsonl holds each logged step once.
+    resumed = read_json(os.path.join(workdir, "trials", victim[0], "result.json"))["resumed_from"]
+    assert resumed >= 40 and resumed % 40 == 0
     steps = [r["step"] for r in read_records(os.path.join(workdir, "trials", victim[0],
                                                           "metrics.jsonl"))]
-    cut = next(i for i in range(1, len(steps)) if steps[i] <= steps[i - 1])
-    assert steps[cut] > 20
-    print(f"\nworker {victim[1]} of trial {victim[0]} killed after step {steps[cut - 1]}; the "
-          f"runner went on and the trial resumed from its checkpoint at step {steps[cut] - 20}")
+    assert steps == sorted(set(steps)) and steps[-1] == 800
+    print(f"\nworker {victim[1]} of trial {victim[0]} killed; the runner went on and the "
+          f"trial resumed from its checkpoint at step {resumed}")
     assert results(workdir) == results(reference)
     assert curves(workdir) == curves(reference)
     starts = attempts(workdir)
