@@ -10,6 +10,7 @@ import dataclasses
 import json
 import os
 import pathlib
+import shlex
 import shutil
 
 import numpy as np
@@ -284,8 +285,12 @@ def test_a_range_a_decade_too_low_is_expanded_and_the_next_round_does_better(tmp
     assert lr.low == pytest.approx(1.5e-4)  # slow trials are results, not infeasible: kept
     assert "boundary" in printed and "learning_rate" in printed
     assert drafted.previous["study"] == r1 and drafted.previous["round"] == 2
-    assert cli.main(["study", "--config", os.path.join(r1, rounds.NEXT_STUDY_FILE),
-                     "--workdir", r2, "--no_progress"]) == 0
+    # The printed command names the drafted file from where `next` ran.
+    run_it = shlex.split(next(line for line in printed.splitlines()
+                              if "run it: " in line).split("run it: ", 1)[1])
+    assert run_it[:3] == ["playbook", "study", "--config"] and run_it[4] == "--workdir"
+    assert os.path.samefile(run_it[3], os.path.join(r1, rounds.NEXT_STUDY_FILE))
+    assert cli.main(["study", "--config", run_it[3], "--workdir", r2, "--no_progress"]) == 0
     best = [load_lib.ranked(load_lib.load_study(d), "minimize")["objective"].min()
             for d in (r1, r2)]
     assert best[1] < best[0] - 0.05

@@ -71,8 +71,8 @@ def next_round(study_dir: str | os.PathLike, out: str | None = None,
     for change in drafted.changes:
         print(f"  {'=' if change.kept else '*'} {change.line()}")
     print(f"  designer {drafted.designer}, budget {drafted.budget} per scientific value")
-    print(f"  run it: playbook study --config {os.path.relpath(written.config)} "
-          f"--workdir runs/{drafted.name}")
+    print(f"  run it: playbook study --config {shlex.quote(os.path.relpath(written.config))} "
+          f"--workdir {shlex.quote(os.path.join('runs', drafted.name))}")
     return 0
 
 
