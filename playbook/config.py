@@ -256,7 +256,8 @@ def training_defaults() -> ConfigDict:
     c.log_every_steps = 50
     c.seed = 0
     c.metric = "valid/error_rate"
-    c.checkpoint = ConfigDict(dict(keep_best=1))
+    c.checkpoint = ConfigDict(dict(keep_best=1, save_latest_every_seconds=60.0,
+                                   save_latest_every_steps=0))
     c.divergence_factor = 10.0
     c.stop_collapsed = True
     return c

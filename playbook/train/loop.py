@@ -67,7 +67,7 @@ from playbook import config as config_lib
 from playbook import external, workloads
 from playbook.data import batching
 from playbook.errors import ConfigError, closest, storage_fault
-from playbook.train import collapse, divergence, optimizers, sharding
+from playbook.train import checkpoint_policy, collapse, divergence, optimizers, sharding
 from playbook.train import metrics as metrics_lib
 from playbook.train import result as result_lib
 from playbook.train.checkpoints import Checkpoints
@@ -108,6 +108,7 @@ class Trial:
     seed: int
     divergence_factor: float
     keep_best: int
+    save_policy: checkpoint_policy.Policy = checkpoint_policy.Policy()
 
 
 def prepare(config: ConfigDict) -> Trial:
@@ -141,7 +142,8 @@ def prepare(config: ConfigDict) -> Trial:
         steps_per_dispatch=dispatch_length(wanted, *steps.values()),
         seed=int(config_lib.get(config, "seed")),
         divergence_factor=float(config.get("divergence_factor", DEFAULT_DIVERGENCE_FACTOR)),
-        keep_best=int(config.get("checkpoint", ConfigDict()).get("keep_best", 1)))
+        keep_best=int(config.get("checkpoint", ConfigDict()).get("keep_best", 1)),
+        save_policy=checkpoint_policy.Policy.from_config(config.get("checkpoint", None)))
 
 
 def _metric_and_goal(config: ConfigDict, workload) -> tuple[str, str]:
@@ -406,7 +408,13 @@ def train_and_evaluate(config: ConfigDict, workdir: str | os.PathLike,
         trial = prepare(config)
         write_config(config, workdir)
         run = _Run(trial, workdir, started, progress=progress)
-        result = run.train()
+        with checkpoint_policy.sigterm_interrupts():
+            try:
+                result = run.train()
+            except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the pending best goes to disk
+                run.saver.flush()
+                run.close()
+                raise
     except ConfigError:
         raise
     except Exception as e:  # noqa: BLE001 - a failed trial is a result (module docstring).
@@ -446,6 +454,8 @@ class _Run:
         self.trials_per_program = trials_per_program
         main = sharding.is_main_process()
         self.ckpts = Checkpoints(workdir, trial.metric, trial.goal, trial.keep_best)
+        self.saver = checkpoint_policy.CheckpointWriter(self.ckpts, trial.save_policy,
+                                                        trial.max_train_steps)
         self.writer = metrics_lib.MetricsWriter(workdir, enabled=main)
         self.progress = metrics_lib.Progress(trial.max_train_steps, enabled=main and progress)
         self.started = time.perf_counter() if started is None else started
@@ -517,6 +527,7 @@ class _Run:
             raise RuntimeError(f"checkpoint {step} holds state of step {restored.state['step']}")
         self.step = self.resumed_from = step
         self.writer.drop_after(step)  # logged after the checkpoint: about to be logged again
+        self.saver.resumed(step)
         self._recover_evaluations(step)
         log.info("resumed %s from step %d", self.workdir, step)
         return restored.state, step
@@ -583,7 +594,8 @@ class _Run:
         # checkpoint and drops it (`drop_after`), so no logged step is ever missing.
         self.writer.write(step, record)
         if state is not None:
-            self.ckpts.save(step, state, valid)
+            best = self.best is None or _score(valid, self.trial) >= _score(self.best, self.trial)
+            self.saver.evaluated(step, state, valid, best)
             self._note_evaluation(step, valid)
             log.info("step %d: %s", step, " ".join(f"{k} {v:.4g}" for k, v in valid.items()))
             self._mark = time.perf_counter()  # evaluation time is not training time
@@ -604,6 +616,8 @@ class _Run:
         if status == "done" and self.watch.collapsed_at_end(self.final):
             status, reason = "diverged", "collapsed"
             log.warning("trial in %s ended at chance level: recorded as collapsed", self.workdir)
+        if status != "failed":
+            self.saver.flush()  # the pending best (checkpoint_policy)
         self.ckpts.wait()
         # The best checkpoint is the one kept for best_step (none with keep_best=0).
         kept = self.best_step is not None and self.ckpts.best_step() == self.best_step
