@@ -20,16 +20,20 @@ def get_config():
             "weight_decay": hp.log(1e-6, 1e-3),
         }},
         fixed={{"max_train_steps": {steps}, "eval_every_steps": {every},
-               "log_every_steps": {log_every}}},
+               "log_every_steps": {log_every}{extra}}},
         budget={budget})
 """
 
 
 def two_optimizer_study(path: str | os.PathLike, *, budget: int = 2, steps: int = 120,
-                        every: int = 40, log_every: int = 20) -> str:
+                        every: int = 40, log_every: int = 20,
+                        save_latest_every_seconds: float | None = None) -> str:
     """Writes the study config to `path` (Nesterov vs AdamW, learning rate and weight
-    decay searched, synthetic MLP) and returns the path."""
+    decay searched, synthetic MLP) and returns the path. `save_latest_every_seconds=0`
+    writes a checkpoint at every evaluation (playbook.train.checkpoint_policy)."""
+    extra = ("" if save_latest_every_seconds is None else
+             f', "checkpoint.save_latest_every_seconds": {save_latest_every_seconds}')
     with open(path, "w") as f:
         f.write(TWO_OPTIMIZERS.format(baseline=BASELINE, budget=budget, steps=steps,
-                                      every=every, log_every=log_every))
+                                      every=every, log_every=log_every, extra=extra))
     return os.fspath(path)

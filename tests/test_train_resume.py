@@ -20,12 +20,15 @@ from playbook.train import loop
 from playbook.train.metrics import read_records
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+# The latest checkpoint every 100 steps (checkpoint_policy), a best one when it ends.
 OVERRIDES = {"model.dropout": 0.1, "max_train_steps": 200, "eval_every_steps": 50,
-             "log_every_steps": 25, "learning_rate": 0.01}
+             "log_every_steps": 25, "learning_rate": 0.01,
+             "checkpoint.save_latest_every_seconds": 0, "checkpoint.save_latest_every_steps": 100}
 
-# Trains, and SIGKILLs itself right after writing the metrics of step KILL_AT: a
-# deterministic stand-in for a preempted machine. The sleep lets the checkpoint of
-# the evaluation before it finish, so that the rerun resumes rather than restarts.
+# Trains, and sends itself SIGNAL (SIGKILL unless given) right after writing the
+# metrics of step KILL_AT: a deterministic stand-in for a preempted machine. The
+# sleep lets the checkpoint of the evaluation before it finish, so that the rerun
+# resumes rather than restarts.
 CHILD = r"""
 import json, os, signal, sys, time
 from configs import synthetic_mlp
@@ -33,13 +36,14 @@ from playbook import config as config_lib
 from playbook.train import loop, metrics
 
 workdir, overrides, kill_at = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3])
+sig = int(sys.argv[4]) if len(sys.argv) > 4 else signal.SIGKILL
 write = metrics.MetricsWriter.write
 
 def write_then_die(self, step, scalars):
     write(self, step, scalars)
     if step >= kill_at:
         time.sleep(1.0)
-        os.kill(os.getpid(), signal.SIGKILL)
+        os.kill(os.getpid(), sig)
 
 metrics.MetricsWriter.write = write_then_die
 loop.train_and_evaluate(config_lib.with_values(synthetic_mlp.get_config(), overrides), workdir)
@@ -56,11 +60,11 @@ def params_of(workdir) -> list[np.ndarray]:
     return jax.tree.leaves(jax.device_get(state["params"]))
 
 
-def kill_mid_run(workdir, kill_at: int) -> None:
-    proc = subprocess.run([sys.executable, "-c", CHILD, str(workdir), json.dumps(OVERRIDES),
-                           str(kill_at)], cwd=ROOT, capture_output=True, text=True,
-                          timeout=240)
-    assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]
+def kill_mid_run(workdir, kill_at: int, overrides=None, sig=signal.SIGKILL) -> None:
+    proc = subprocess.run([sys.executable, "-c", CHILD, str(workdir),
+                           json.dumps(overrides or OVERRIDES), str(kill_at), str(int(sig))],
+                          cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == -sig, proc.stderr[-3000:]
 
 
 def test_a_killed_trial_resumes_to_the_same_result_as_an_uninterrupted_one(tmp_path):
@@ -68,7 +72,9 @@ def test_a_killed_trial_resumes_to_the_same_result_as_an_uninterrupted_one(tmp_p
     killed = tmp_path / "killed"
     kill_mid_run(killed, kill_at=125)
     assert not (killed / "result.json").exists()
-    assert "100" in os.listdir(killed / "checkpoints")  # past the first evaluations
+    steps = {int(s) for s in os.listdir(killed / "checkpoints") if s.isdigit()}
+    # The latest at 100 (every 100 steps); an earlier step only as the best before it.
+    assert max(steps) == 100 and steps <= {50, 100}, steps
 
     resumed = loop.train_and_evaluate(config(), killed)
 
@@ -135,3 +141,41 @@ def test_a_trial_killed_after_its_last_checkpoint_finishes_without_training(tmp_
         first.status, first.best_step, first.best, first.final)
     assert (tmp_path / "metrics.jsonl").read_text() == metrics_before
     assert dict(loop.TRACE_COUNTS) == traces
+
+
+def test_default_policy_a_trial_killed_before_its_first_save_resumes_from_the_start(tmp_path):
+    # Default policy (a latest checkpoint every 60 s): a short trial writes none
+    # before its end, so a kill loses its steps; the rerun ends as an uninterrupted run.
+    overrides = {k: v for k, v in OVERRIDES.items() if not k.startswith("checkpoint.")}
+    cfg = config_lib.with_values(synthetic_mlp.get_config(), overrides)
+    whole = loop.train_and_evaluate(cfg, tmp_path / "whole")
+    assert sorted(os.listdir(tmp_path / "whole" / "checkpoints")) == sorted(
+        {str(whole.best_step), "200"})  # the best and the last, nothing between
+    killed = tmp_path / "killed"
+    kill_mid_run(killed, kill_at=125, overrides=overrides)
+    assert not [s for s in os.listdir(killed / "checkpoints") if s.isdigit()]
+
+    resumed = loop.train_and_evaluate(cfg, killed)
+
+    assert (resumed.best_step, resumed.best, resumed.final) == (
+        whole.best_step, whole.best, whole.final)
+
+
+def test_sigterm_writes_the_best_so_far_before_the_process_ends(tmp_path):
+    overrides = {k: v for k, v in OVERRIDES.items() if not k.startswith("checkpoint.")}
+    cfg = config_lib.with_values(synthetic_mlp.get_config(), overrides)
+    whole = loop.train_and_evaluate(cfg, tmp_path / "whole")
+    evaluations = {r["step"]: r["valid/error_rate"]
+                   for r in read_metrics(tmp_path / "whole" / "metrics.jsonl")
+                   if "valid/error_rate" in r}
+    # The best of the evaluations before the signal (ties to the later step).
+    best_before = max((s for s in evaluations if s <= 125),
+                      key=lambda s: (-evaluations[s], s))
+    stopped = tmp_path / "stopped"
+    kill_mid_run(stopped, kill_at=125, overrides=overrides, sig=signal.SIGTERM)
+
+    steps = [s for s in os.listdir(stopped / "checkpoints") if s.isdigit()]
+    assert steps == [str(best_before)]
+    resumed = loop.train_and_evaluate(cfg, stopped)
+    assert (resumed.best_step, resumed.best, resumed.final) == (
+        whole.best_step, whole.best, whole.final)

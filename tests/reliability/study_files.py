@@ -2,7 +2,8 @@
 
 The study trains the synthetic workload's MLP (seconds per trial on a CPU):
 two optimizers, two quasi-random points each, evaluated and checkpointed every
-40 steps. Its outcome is read with the project's own readers, and compared
+40 steps (`checkpoint.save_latest_every_seconds=0`: a save at every evaluation, so
+that kills can land in one). Its outcome is read with the project's own readers, and compared
 field by field, so that a resumed study can be checked against one that ran
 without interruption.
 """
@@ -34,7 +35,7 @@ RESULT_FIELDS = ("status", "best_step", "best", "final", "steps", "max_train_ste
 def write_study(directory: str | os.PathLike, budget: int = 2, steps: int = 160) -> str:
     return two_optimizer_study(os.path.join(os.fspath(directory),
                                             f"study_b{budget}_s{steps}.py"),
-                               budget=budget, steps=steps)
+                               budget=budget, steps=steps, save_latest_every_seconds=0)
 
 
 def run_study(directory: str | os.PathLike, budget: int = 2, steps: int = 160
