@@ -18,9 +18,10 @@ STEPS = 2000
 
 
 def get_config(arg: str = "100"):
-    """`FILE:EVERY[,BUDGET]`: evaluation every EVERY steps, BUDGET trials per optimizer."""
-    every, budget = (arg.split(",") + ["16"])[:2]
-    every = int(every)
+    """`FILE:EVERY[,BUDGET[,STEPS]]`: evaluation every EVERY steps, BUDGET trials per
+    optimizer (16), STEPS steps per trial (2000)."""
+    parts = arg.split(",")
+    every, budget, steps = (int(x) for x in (parts + ["100", "16", str(STEPS)][len(parts):])[:3])
     return define(
         name=f"mnist1d_halton_eval{every}",
         description="nesterov vs adamw on MNIST-1D (MLP), 16 Halton trials each, constant lr",
@@ -33,8 +34,8 @@ def get_config(arg: str = "100"):
                                        when={"optimizer": "nesterov"}),
             "b1": hp.reverse_log(*SPACE["adamw"]["b1"], when={"optimizer": "adamw"}),
         },
-        fixed={"schedule": "constant", "weight_decay": 0.0, "max_train_steps": STEPS,
+        fixed={"schedule": "constant", "weight_decay": 0.0, "max_train_steps": steps,
                "eval_every_steps": every, "log_every_steps": every},
-        budget=int(budget),
+        budget=budget,
         metric="valid/error_rate",
     )
