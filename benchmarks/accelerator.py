@@ -88,8 +88,8 @@ def throughput(name: str, tiny: bool, peak: float) -> str:
     theirs, flops = plain_rate(trial, steps)
     per_example = flops / trial.batch_size
     return (f"throughput {name}: playbook {ours:.1f} ex/s, plain {theirs:.1f} ex/s, "
-            f"ratio {ours / theirs:.2f}, MFU playbook {ours * per_example / peak:.1%}, "
-            f"plain {theirs * per_example / peak:.1%} ({flops / 1e9:.2f} GFLOP/step, "
+            f"ratio {ours / theirs:.2f}, MFU playbook {ours * per_example / peak:.2%}, "
+            f"plain {theirs * per_example / peak:.2%} ({flops / 1e9:.2f} GFLOP/step, "
             f"batch {trial.batch_size})")
 
 

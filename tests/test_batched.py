@@ -78,7 +78,9 @@ def test_a_group_equals_its_trials_run_alone_and_a_diverged_member_stops_alone(
 
 
 def test_an_interrupted_group_resumes_together_from_its_checkpoints(base, tmp_path):
-    configs = _configs(base, [0.01, 0.03, 0.1], (0, 0, 0))
+    # A checkpoint at every evaluation (checkpoint_policy), so that one exists at 100.
+    every = config_lib.with_values(base, {"checkpoint.save_latest_every_seconds": 0})
+    configs = _configs(every, [0.01, 0.03, 0.1], (0, 0, 0))
     whole = [str(tmp_path / f"whole{i}") for i in range(3)]
     cut = [str(tmp_path / f"cut{i}") for i in range(3)]
     expected = batched.train_group(configs, whole)
