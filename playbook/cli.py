@@ -298,14 +298,23 @@ def _best_table(store, spec) -> str:
 
 def _startup_line(store) -> str | None:
     """Seconds from a trial's start to its first step, over the study's finished trials."""
-    from playbook.analysis.load import load_study
+    import math
+    import statistics
 
-    seconds = load_study(store.root)["first_step_seconds"].dropna()
-    if seconds.empty:
+    from playbook.study.store import read_json
+
+    seconds = []
+    for trial_id in store.trial_ids():  # result.json directly: no pandas for one line
+        result = read_json(os.path.join(store.trial_dir(trial_id), "result.json")) or {}
+        throughput = result.get("throughput") if isinstance(result, dict) else None
+        value = throughput.get("first_step_seconds") if isinstance(throughput, dict) else None
+        if isinstance(value, (int, float)) and math.isfinite(value):
+            seconds.append(float(value))
+    if not seconds:
         return None
-    return (f"time to first step over {len(seconds)} trials: median {seconds.median():.2f} s, "
-            f"slowest {seconds.max():.2f} s (a process's first trial of a structure compiles; "
-            f"later ones reuse its programs)")
+    return (f"time to first step over {len(seconds)} trials: median "
+            f"{statistics.median(seconds):.2f} s, slowest {max(seconds):.2f} s (a process's "
+            f"first trial of a structure compiles; later ones reuse its programs)")
 
 
 def _status(study_dir: str) -> int:

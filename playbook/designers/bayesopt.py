@@ -17,17 +17,17 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy.spatial.distance import cdist
 from scipy.special import ndtr
 from scipy.stats import qmc
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.gaussian_process import GaussianProcessRegressor
-from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 
 from playbook.designers.halton import Halton
+
+if TYPE_CHECKING:  # scikit-learn is imported when a model is fitted (a Halton study never)
+    from sklearn.gaussian_process import GaussianProcessRegressor
 
 GOALS = ("minimize", "maximize")
 ACQUISITIONS = ("ei", "ucb")
@@ -147,6 +147,10 @@ def _parse(observations: Sequence[Any], dim: int) -> tuple[np.ndarray, np.ndarra
 
 def _fit(x: np.ndarray, y: np.ndarray, kernel: Any, seed: int) -> GaussianProcessRegressor:
     """Fits the kernel's hyperparameters, or, given a fitted kernel, only conditions on the data."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.gaussian_process import GaussianProcessRegressor
+    from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
+
     if kernel is None:
         dim = x.shape[1]
         kernel = (ConstantKernel(1.0, (1e-2, 1e2))
