@@ -2,6 +2,7 @@
 a whole `playbook study` run in this process, exclusive of the phases inside it.
 
     python benchmarks/study_profile.py [--eval_every 100] [--budget 4] [--trials_per_program 1]
+        [--checkout DIR]
 
 Runs benchmarks/study_mnist1d_halton.py (the MNIST-1D MLP, Nesterov and AdamW,
 `--budget` Halton trials each, 2000 steps, constant learning rate) through
@@ -39,7 +40,10 @@ import sys  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+# `--checkout DIR` profiles the playbook of another checkout (e.g. an earlier version).
+_CHECKOUT = (sys.argv[sys.argv.index("--checkout") + 1] if "--checkout" in sys.argv
+             else os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.abspath(_CHECKOUT))
 
 import jax  # noqa: E402, F401
 import orbax.checkpoint  # noqa: E402, F401
@@ -105,7 +109,7 @@ def instrument(profile: Profile) -> None:
     wrap(runner, "run", "runner bookkeeping")
     wrap(loop, "prepare", "config + data")
     wrap(loop._Run, "train", "training")
-    wrap(batched._GroupRun, "train", "training") if hasattr(batched, "_GroupRun") else None
+    wrap(batched._Group, "train", "training")
     for name in ("evaluate", "eval_batches"):
         wrap(loop, name, "evaluation")
     for name in ("__init__", "write", "write_hparams", "write_tensorboard", "flush", "close"):
@@ -142,6 +146,7 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=4, help="trials per optimizer")
     parser.add_argument("--trials_per_program", default="1")
     parser.add_argument("--workdir", default=None)
+    parser.add_argument("--checkout", default=None, help="import playbook from this checkout")
     args = parser.parse_args()
     profile = Profile()
     profile.wall["start-up (imports)"] = time.perf_counter() - _STARTED
@@ -161,6 +166,8 @@ def main() -> None:
     total = time.perf_counter() - start + profile.wall["start-up (imports)"]
     total_cpu = time.process_time() - start_cpu + profile.cpu["start-up (imports)"]
     trials = len(os.listdir(os.path.join(workdir, "trials")))
+    print(f"playbook from {os.path.dirname(os.path.dirname(cli.__file__))}, load average "
+          f"{os.getloadavg()[0]:.1f}")
     print(f"{trials} trials, evaluation every {args.eval_every} steps, trials_per_program "
           f"{args.trials_per_program}: {total:.1f} s wall, {total_cpu:.1f} s CPU, "
           f"{trials * 3600 / total:.0f} trials/hour")

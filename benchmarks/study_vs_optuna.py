@@ -2,7 +2,7 @@
 Flax/optax loop, side by side in one run, alternating, both processes started cold.
 
     python benchmarks/study_vs_optuna.py [--evals 100,250,25] [--rounds 1] [--budget 16]
-        [--trials_per_program 1]
+        [--trials_per_program 1] [--also /path/to/another/checkout]
 
 The work (both sides): the MNIST-1D MLP (configs/mnist1d_mlp.py: 40-256-256-10,
 batch 128), Nesterov and AdamW with `--budget` quasi-random trials each, 2000
@@ -54,12 +54,13 @@ def export_data(path: str) -> None:
              valid_y=np.asarray(data.valid.labels, np.int32))
 
 
-def timed(command: list[str]) -> tuple[float, float, str]:
-    """(wall s, CPU s, stdout) of `command` run to its end in a new process."""
+def timed(command: list[str], root: str = ROOT) -> tuple[float, float, str]:
+    """(wall s, CPU s, stdout) of `command` run to its end in a new process, importing
+    playbook from `root`."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
-                          env=dict(os.environ, PYTHONPATH=ROOT))
+    proc = subprocess.run(command, cwd=root, capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=root))
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
@@ -87,12 +88,17 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=16, help="trials per optimizer")
     parser.add_argument("--trials_per_program", default="1",
                         help="comma-separated playbook settings, each a contender")
+    parser.add_argument("--also", default=None, metavar="CHECKOUT",
+                        help="another playbook checkout (e.g. an earlier version) as a "
+                             "contender, at trials_per_program 1")
     args = parser.parse_args()
     tmp = tempfile.mkdtemp(prefix="study_vs_optuna_")
     data = os.path.join(tmp, "mnist1d.npz")
     export_data(data)
     trials = 2 * args.budget
     contenders = ["optuna"] + [f"playbook k={k}" for k in args.trials_per_program.split(",")]
+    if args.also:
+        contenders.append("also k=1")
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; {trials} trials of "
           f"2000 steps per study; contenders {', '.join(contenders)}", flush=True)
     for every in (int(e) for e in args.evals.split(",")):
@@ -105,8 +111,10 @@ def main() -> None:
                     command = optuna_command(data, every, args.budget)
                 else:
                     command = playbook_command(every, args.budget, name.split("=")[1],
-                                               os.path.join(tmp, f"eval{every}_{name[-4:]}_{r}"))
-                wall, cpu, out = timed(command)
+                                               os.path.join(tmp, f"eval{every}_{name[:4]}"
+                                                             f"{name[-4:]}_{r}"))
+                root = os.path.abspath(args.also) if name.startswith("also") else ROOT
+                wall, cpu, out = timed(command, root)
                 walls[name].append(wall)
                 cpus[name].append(cpu)
                 if name == "optuna":
