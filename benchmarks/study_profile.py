@@ -11,6 +11,7 @@ after wrapping the functions of each phase in a timer:
 
 - start-up: this interpreter's imports of playbook, jax, flax, orbax (before the study);
 - config + data: `loop.prepare` (the dataset comes from its on-disk cache);
+- init state: `loop.init_state` (its program compiles once per structure);
 - compile + first dispatch: a program's first `train` call (tracing and XLA);
 - training: the rest of `_Run.train` (dispatches, waits for the device, train metrics);
 - evaluation: `loop.evaluate` and `loop.eval_batches`;
@@ -56,7 +57,7 @@ from playbook.train import metrics as metrics_lib  # noqa: E402
 from playbook.train import result as result_lib  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-PHASES = ("start-up (imports)", "config + data", "compile + first dispatch", "training",
+PHASES = ("start-up (imports)", "config + data", "init state", "compile + first dispatch", "training",
           "evaluation", "metric writing", "checkpoint saves", "checkpoint waits",
           "result writing", "runner bookkeeping")
 
@@ -108,6 +109,7 @@ def instrument(profile: Profile) -> None:
     wrap = profile.wrap
     wrap(runner, "run", "runner bookkeeping")
     wrap(loop, "prepare", "config + data")
+    wrap(loop, "init_state", "init state")
     wrap(loop._Run, "train", "training")
     wrap(batched._Group, "train", "training")
     for name in ("evaluate", "eval_batches"):

@@ -204,6 +204,7 @@ class Programs:
 
 
 _PROGRAMS: dict[tuple, Programs] = {}
+INIT_COMPILER_OPTIONS = {"xla_backend_optimization_level": 1}
 
 
 def program_key(trial: Trial) -> tuple:
@@ -305,8 +306,11 @@ def _compile(trial: Trial) -> Programs:
         abstract = jax.eval_shape(fns.init, jax.random.PRNGKey(0), trial.optimizer.hparams)
         state = sharding.state_shardings(abstract, trial.mesh, mode)
         params, model_state = state["params"], state["model_state"]
+    # The init program runs once per trial: on XLA:CPU, optimisation level 1 compiles
+    # it in a third of the time (1.4 s -> 0.55 s for the MNIST-1D MLP), same values.
+    init_options = INIT_COMPILER_OPTIONS if jax.default_backend() == "cpu" else None
     return Programs(
-        init=jax.jit(fns.init, out_shardings=state),
+        init=jax.jit(fns.init, out_shardings=state, compiler_options=init_options),
         train=jax.jit(fns.train, in_shardings=(state, rep, rep, stacked, stacked),
                       out_shardings=(state, rep), donate_argnums=0),
         evaluate=jax.jit(fns.evaluate, in_shardings=(params, batch, batch, batch, model_state),
