@@ -166,7 +166,7 @@ def test_sigterm_writes_the_best_so_far_before_the_process_ends(tmp_path):
     cfg = config_lib.with_values(synthetic_mlp.get_config(), overrides)
     whole = loop.train_and_evaluate(cfg, tmp_path / "whole")
     evaluations = {r["step"]: r["valid/error_rate"]
-                   for r in read_metrics(tmp_path / "whole" / "metrics.jsonl")
+                   for r in read_records(tmp_path / "whole" / "metrics.jsonl")
                    if "valid/error_rate" in r}
     # The best of the evaluations before the signal (ties to the later step).
     best_before = max((s for s in evaluations if s <= 125),
