@@ -348,8 +348,8 @@ def divergence_threshold(trials: pd.DataFrame, key: str, spec: hp.Spec | hp.Bran
                 "training is unstable at the best learning rate's edge: add learning-rate "
                 "warmup or gradient clipping, then search again; the optimum may lie in the "
                 "unstable region" if at_edge else
-                f"no action needed; you may move the range of '{key}' {word} {threshold:.3g} "
-                f"to spend fewer trials on diverging values",
+                f"no action needed; you may end the range of '{key}' at {threshold:.3g} to "
+                f"spend fewer trials on the diverging values {word} it",
                 tuple(r["trial_id"] for _, r in diverged)))
             break
     return findings
