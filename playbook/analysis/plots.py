@@ -135,19 +135,26 @@ def _categories(branches: list[hp.Spec]) -> list[Any] | None:
     return out
 
 
+def searched_ranges(spec: hp.Spec | hp.Branches, study: Study, palette: dict[str, Any]
+                    ) -> list[tuple[str, hp.Spec, Any]]:
+    """(name, spec, colour) of each searched range of a hyperparameter: one per branch,
+    in its scientific value's colour (grey when several values share it), or the one
+    range in grey. Shared by the PNG and the interactive axis plots."""
+    if not isinstance(spec, hp.Branches):
+        return [("search", spec, "grey")]
+    scientific = dict(study.spec.scientific)
+    items = []
+    for value, branch in spec.branches:
+        labels = [lab for s, lab in zip(study.spec.scientific_values(), study.labels)
+                  if spec.key in scientific and s[spec.key] == value]
+        color = palette[labels[0]] if len(labels) == 1 else "grey"
+        items.append((f"{spec.key}={value}", branch, color))
+    return items
+
+
 def _draw_bounds(ax, spec: hp.Spec | hp.Branches, study: Study, palette: dict[str, Any]) -> None:
     """Vertical lines at each range's bounds: per branch, in its scientific value's colour."""
-    if isinstance(spec, hp.Branches):
-        scientific = dict(study.spec.scientific)
-        items = []
-        for value, branch in spec.branches:
-            labels = [lab for s, lab in zip(study.spec.scientific_values(), study.labels)
-                      if spec.key in scientific and s[spec.key] == value]
-            color = palette[labels[0]] if len(labels) == 1 else "grey"
-            items.append((f"{spec.key}={value}", branch, color))
-    else:
-        items = [("search", spec, "grey")]
-    for name, branch, color in items:
+    for name, branch, color in searched_ranges(spec, study, palette):
         low, high = diagnostics._bounds(branch)
         for bound in (low, high):
             ax.axvline(bound, color=color, linestyle="--", linewidth=1, alpha=0.7, zorder=1)

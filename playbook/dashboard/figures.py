@@ -161,16 +161,7 @@ def _x(value: float, scale: str) -> float:
 def _bounds(fig: go.Figure, spec, branches, scale: str, study: Study,
             palette: dict[str, str]) -> None:
     """Dashed vertical lines at each range's bounds, per branch in its value's colour."""
-    if isinstance(spec, hp.Branches):
-        scientific = dict(study.spec.scientific)
-        items = []
-        for value, branch in spec.branches:
-            labels = [lab for s, lab in zip(study.spec.scientific_values(), study.labels)
-                      if spec.key in scientific and s[spec.key] == value]
-            items.append((branch, palette[labels[0]] if len(labels) == 1 else "grey"))
-    else:
-        items = [(spec, "grey")]
-    for branch, color in items:
+    for _, branch, color in plots.searched_ranges(spec, study, palette):
         for bound in diagnostics._bounds(branch):
             fig.add_vline(x=_x(float(bound), scale), line=dict(color=color, dash="dash", width=1))
     if scale == "log":
