@@ -216,7 +216,8 @@ def test_ctrl_c_during_a_study_prints_one_line_with_the_command_that_resumes(stu
 def test_ctrl_c_during_a_trial_prints_one_line_and_keeps_its_checkpoints(baseline, tmp_path):
     workdir = tmp_path / "t"
     args = ["train", "--config", baseline, "--workdir", workdir, "--config.max_train_steps=10000000",
-            "--config.eval_every_steps=100", "--config.log_every_steps=100"]
+            "--config.eval_every_steps=100", "--config.log_every_steps=100",
+            "--config.checkpoint.save_latest_every_seconds=0"]  # a checkpoint to keep at once
     code, out, err = interrupt_when(args, lambda: (workdir / "checkpoints").is_dir() and any(
         name.isdigit() for name in os.listdir(workdir / "checkpoints")), tmp_path)
     assert code == 130 and out == "", err

@@ -115,6 +115,9 @@ def test_bfloat16_trial_keeps_float32_parameters_and_optimizer_state(trained):
 def test_an_interrupted_batch_norm_trial_resumes_to_the_same_state_bitwise(
         trained, tmp_path, monkeypatch):
     config, whole, _ = trained("cifar10")
+    # A latest checkpoint at every evaluation (the default policy saves it once a minute),
+    # so that the interruption below has the checkpoint of step 15 behind it.
+    config = config_lib.with_values(config, {"checkpoint.save_latest_every_seconds": 0})
     write = metrics_lib.MetricsWriter.write
 
     def write_then_fail(self, step, scalars):
