@@ -17,15 +17,21 @@ def _split(n: int, dim: int = 3) -> Split:
     return Split(inputs, np.arange(n, dtype=np.int32))
 
 
+def _batch(split: Split, batch_size: int, seed: int, step: int) -> tuple[np.ndarray, np.ndarray]:
+    """(inputs, labels) of the training batch at `step`, gathered as training gathers them."""
+    idx = data.train_indices(len(split), batch_size, seed, step)
+    return split.inputs[idx], split.labels[idx]
+
+
 def test_train_batch_is_a_function_of_seed_and_step():
     split = _split(100)
-    x1, y1 = data.train_batch(split, 16, seed=3, step=11)
-    x2, y2 = data.train_batch(split, 16, seed=3, step=11)
+    x1, y1 = _batch(split, 16, seed=3, step=11)
+    x2, y2 = _batch(split, 16, seed=3, step=11)
     np.testing.assert_array_equal(x1, x2)
     np.testing.assert_array_equal(y1, y2)
     assert x1.shape == (16, 3) and y1.shape == (16,)
     np.testing.assert_array_equal(x1[:, 0], y1)  # inputs and labels stay paired
-    _, other_seed = data.train_batch(split, 16, seed=4, step=11)
+    _, other_seed = _batch(split, 16, seed=4, step=11)
     assert not np.array_equal(y1, other_seed)
 
 
@@ -33,29 +39,20 @@ def test_an_epoch_visits_each_example_at_most_once():
     split = _split(100)
     per_epoch = data.steps_per_epoch(100, 16)
     assert per_epoch == 6
-    labels = np.concatenate([data.train_batch(split, 16, 0, s)[1] for s in range(per_epoch)])
+    labels = np.concatenate([_batch(split, 16, 0, s)[1] for s in range(per_epoch)])
     assert len(np.unique(labels)) == per_epoch * 16  # 96 distinct; 4 left over this epoch
 
 
 def test_each_epoch_has_a_new_order():
     split = _split(100)
-    first = data.train_batch(split, 16, 0, step=0)[1]
-    next_epoch = data.train_batch(split, 16, 0, step=6)[1]
+    first = _batch(split, 16, 0, step=0)[1]
+    next_epoch = _batch(split, 16, 0, step=6)[1]
     assert not np.array_equal(first, next_epoch)
-
-
-def test_stacked_batches_equal_step_by_step_batches_across_an_epoch_boundary():
-    split = _split(50)  # 3 steps per epoch at batch 16, so steps 2..8 cross two boundaries
-    xs, ys = data.stacked_train_batches(split, 16, seed=1, start_step=2, num_steps=7)
-    assert xs.shape == (7, 16, 3) and ys.shape == (7, 16)
-    for i, (x, y) in enumerate(data.train_batches(split, 16, 1, start_step=2, num_steps=7)):
-        np.testing.assert_array_equal(xs[i], x)
-        np.testing.assert_array_equal(ys[i], y)
 
 
 def test_batch_larger_than_the_training_split_is_a_config_error():
     with pytest.raises(ConfigError, match="batch_size=64 is larger than the 50"):
-        data.train_batch(_split(50), 64, seed=0, step=0)
+        _batch(_split(50), 64, seed=0, step=0)
 
 
 def test_eval_batches_cover_the_split_once_with_zero_weight_padding():
@@ -79,7 +76,7 @@ def test_eval_batches_of_an_exact_multiple_have_no_padding():
 
 
 def test_process_shards_reassemble_the_global_batch():
-    x, y = data.train_batch(_split(64), 16, seed=0, step=0)
+    x, y = _batch(_split(64), 16, seed=0, step=0)
     shards = [data.shard_for_process((x, y), i, 4) for i in range(4)]
     assert shards[1][0].shape == (4, 3) and isinstance(shards[1], tuple)
     np.testing.assert_array_equal(np.concatenate([s[0] for s in shards]), x)
@@ -87,7 +84,7 @@ def test_process_shards_reassemble_the_global_batch():
 
 
 def test_stacked_batches_shard_along_the_batch_axis():
-    xs, ys = data.stacked_train_batches(_split(64), 16, seed=0, start_step=0, num_steps=3)
+    xs, ys = (np.stack(a) for a in zip(*(_batch(_split(64), 16, 0, s) for s in range(3))))
     local = data.shard_for_process({"x": xs, "y": ys}, 1, 2, axis=1)
     assert local["x"].shape == (3, 8, 3)
     np.testing.assert_array_equal(local["y"], ys[:, 8:])

@@ -1,9 +1,10 @@
 """Batches for the training loop, from in-memory splits, as pure numpy functions.
 
-Train batches are a deterministic function of `(seed, step)`: each epoch is a
-fresh permutation drawn from `default_rng([seed, epoch])` and step `s` takes
-slice `s % steps_per_epoch` of it, so a resumed trial sees exactly the batches
-it would have seen without stopping, with no iterator state to checkpoint. The
+A train batch's indices (`train_indices`; `playbook.train.sharding` gathers the
+examples) are a deterministic function of `(seed, step)`: each epoch is a fresh
+permutation drawn from `default_rng([seed, epoch])` and step `s` takes slice
+`s % steps_per_epoch` of it, so a resumed trial sees exactly the batches it
+would have seen without stopping, with no iterator state to checkpoint. The
 `len(split) % batch_size` examples left over by an epoch's permutation are
 skipped for that epoch (different ones each epoch). Eval batches cover a split
 once, in order, padding the last batch with weight-0 examples so every batch
@@ -56,31 +57,6 @@ def train_indices(num_examples: int, batch_size: int, seed: int, step: int) -> n
     return _permutation(num_examples, seed, epoch)[i * batch_size:(i + 1) * batch_size]
 
 
-def train_batch(split: Split, batch_size: int, seed: int, step: int
-                ) -> tuple[np.ndarray, np.ndarray]:
-    """(inputs [B, ...], labels [B]) of the training batch at `step`."""
-    idx = train_indices(len(split), batch_size, seed, step)
-    return split.inputs[idx], split.labels[idx]
-
-
-def train_batches(split: Split, batch_size: int, seed: int, start_step: int, num_steps: int
-                  ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """The batches of steps `start_step, ..., start_step + num_steps - 1`, in order."""
-    for step in range(start_step, start_step + num_steps):
-        yield train_batch(split, batch_size, seed, step)
-
-
-def stacked_train_batches(split: Split, batch_size: int, seed: int, start_step: int,
-                          num_steps: int) -> tuple[np.ndarray, np.ndarray]:
-    """The same batches as `train_batches`, stacked: (inputs [num_steps, B, ...],
-    labels [num_steps, B]), for running several steps in one `lax.scan` dispatch."""
-    if num_steps <= 0:
-        raise ValueError(f"num_steps={num_steps} must be positive")
-    idx = np.stack([train_indices(len(split), batch_size, seed, step)
-                    for step in range(start_step, start_step + num_steps)])
-    return split.inputs[idx], split.labels[idx]
-
-
 def eval_batches(split: Split, batch_size: int
                  ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """(inputs, labels, weights) covering `split` once in order; weights are float32
@@ -108,7 +84,7 @@ def _pad(x: np.ndarray, size: int) -> np.ndarray:
 
 def shard_for_process(batch: Any, process_index: int, process_count: int, axis: int = 0) -> Any:
     """This process's contiguous slice of a global batch along `axis` (the batch axis:
-    0 for `train_batch`/`eval_batches`, 1 for `stacked_train_batches`).
+    0 for `eval_batches`, 1 for steps stacked ahead of it, as `train.sharding` does).
 
     `batch` is an array or a (possibly nested) tuple/list/dict of arrays sharing that
     axis. Each of `process_count` hosts gets an equal part, so the global batch size

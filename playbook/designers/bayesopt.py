@@ -24,12 +24,13 @@ from scipy.spatial.distance import cdist
 from scipy.special import ndtr
 from scipy.stats import qmc
 
+from playbook.designers.base import register
 from playbook.designers.halton import Halton
+from playbook.goal import GOALS, Goal
 
 if TYPE_CHECKING:  # scikit-learn is imported when a model is fitted (a Halton study never)
     from sklearn.gaussian_process import GaussianProcessRegressor
 
-GOALS = ("minimize", "maximize")
 ACQUISITIONS = ("ei", "ucb")
 # Infeasible trials are modelled this many (feasible) standard deviations worse
 # than the worst feasible one: bad enough that the model steers away from the
@@ -45,8 +46,12 @@ _NUM_LOCAL = 128  # Perturbations around each of the best observed points and ca
 _NUM_BEST = 8
 
 
+# In a study, finished trials (an earlier quasi-random round's too) are the warm start:
+# the model fits as soon as two are feasible rather than after 2 * dim quasi-random points.
+@register(num_initial=2)
 class BayesOpt:
     name = "bayesopt"
+    adaptive = True
 
     def __init__(self, dim: int, seed: int, drawn: int = 0, goal: str = "minimize",
                  num_initial: int | None = None, acquisition: str = "ei"):
@@ -113,7 +118,8 @@ class BayesOpt:
                    acquisition=state.get("acquisition", "ei"))
 
 
-def minimization_targets(objectives: Sequence[float | None], goal: str = "minimize") -> np.ndarray:
+def minimization_targets(objectives: Sequence[float | None], goal: str | Goal = "minimize"
+                         ) -> np.ndarray:
     """Standardized values to minimise, infeasible trials (None, NaN, inf) made pessimistic.
 
     A GP cannot take NaN, and dropping diverged trials would let the model
@@ -121,9 +127,8 @@ def minimization_targets(objectives: Sequence[float | None], goal: str = "minimi
     gets the worst feasible value plus INFEASIBLE_MARGIN standard deviations:
     the model learns to avoid the region without a separate feasibility model.
     """
-    y = np.array([math.nan if o is None else float(o) for o in objectives], dtype=float)
-    if goal == "maximize":
-        y = -y
+    y = Goal.of(goal).loss(
+        np.array([math.nan if o is None else float(o) for o in objectives], dtype=float))
     feasible = np.isfinite(y)
     if not feasible.any():
         return np.zeros_like(y)

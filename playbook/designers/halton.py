@@ -17,11 +17,16 @@ from typing import Any
 import numpy as np
 from scipy.stats import qmc
 
+from playbook.designers.base import register
 
+
+@register
 class Halton:
     name = "halton"
+    adaptive = False
 
-    def __init__(self, dim: int, seed: int, drawn: int = 0):
+    def __init__(self, dim: int, seed: int, drawn: int = 0, goal: str = "minimize"):
+        del goal  # Quasi-random search does not look at objectives.
         if dim < 0:
             raise ValueError(f"dim must be >= 0, got {dim}")
         self.dim = int(dim)

@@ -2,9 +2,9 @@
 
 `prepare` creates the study directory from a validated spec, or checks that the
 spec matches the one already there (a larger budget or a new designer continues
-the study), and writes the trials the designer proposes. `run` trains the
-pending trials through an executor (see executors.py) until the budget is
-spent. `rerun` adds seed reruns of the best trials to measure trial variance.
+the study), and writes the trials the designer proposes (see generate.py). `run`
+trains the pending trials through an executor (see executors.py) until the
+budget is spent. `rerun` adds seed reruns of the best trials to measure trial variance.
 Nothing here knows about JAX: a trial is one call of `run_trial`.
 """
 
@@ -21,13 +21,14 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from playbook import config as config_lib
-from playbook import designers, external
+from playbook import external
 from playbook.errors import ConfigError, storage_fault
+from playbook.goal import Goal
+from playbook.study import generate
 from playbook.study.spec import StudySpec, Trial
-from playbook.study.store import FINISHED, StudyStore, TrialRecord, read_json, write_json_atomic
+from playbook.study.store import StudyStore, TrialRecord, read_json, write_json_atomic
 
 VERSION = 1
-ADAPTIVE = ("bayesopt",)
 # Fields of a study that may change on an existing directory: these continue it.
 CONTINUABLE = ("budget", "designer", "name", "description")
 
@@ -67,9 +68,9 @@ def prepare(store: StudyStore, spec: StudySpec, source: dict[str, Any] | None = 
         study["designer"] = {"name": spec.designer, "seed": spec.seed}
         if source is not None:
             study["source"] = source
-        if spec.designer not in ADAPTIVE:
-            _generate(store, spec, spec.budget)
-        study["designer"]["drawn"] = _points_drawn(store, spec)
+        if not generate.adaptive(spec):
+            generate.generate(store, spec, spec.budget)
+        study["designer"]["drawn"] = generate.points_drawn(store, spec)
         store.write_study(study)
     return spec
 
@@ -135,86 +136,6 @@ def continue_command(study_dir: str, **overrides: Any) -> str:
 
 def load_spec(store: StudyStore) -> StudySpec:
     return StudySpec.from_dict(store.read_study()["spec"])
-
-
-def _points_drawn(store: StudyStore, spec: StudySpec) -> int:
-    """Designer points with trials on disk (trial ids number points, then scientific values)."""
-    return max((int(t) // _num_combos(spec) + 1 for t in store.trial_ids() if "-" not in t),
-               default=0)
-
-
-def _num_combos(spec: StudySpec) -> int:
-    return len(spec.scientific_values())
-
-
-def _points_complete(store: StudyStore, spec: StudySpec) -> int:
-    """Leading designer points whose every scientific value has its trial on disk."""
-    ids, combos = set(store.readable_trial_ids()), _num_combos(spec)
-    point = 0
-    while all(f"{point * combos + s:04d}" in ids for s in range(combos)):
-        point += 1
-    return point
-
-
-def _generate(store: StudyStore, spec: StudySpec, budget: int) -> None:
-    """Writes trials for every quasi-random point up to `budget` that lacks any of them.
-
-    A runner killed while creating a point's trials leaves some of them: the point
-    is drawn again (the sequence is deterministic) and only the missing ones are written.
-    """
-    have = _points_complete(store, spec)
-    if have >= budget:
-        return
-    designer = spec.new_designer()
-    points = designer.points(have, budget)
-    for trial in spec.trials(points, start_index=have):
-        _write(store, spec, trial)
-
-
-def _write(store: StudyStore, spec: StudySpec, trial: Trial, seed: int | None = None,
-           repeats: str | None = None, trial_id: str | None = None) -> None:
-    config = spec.trial_config(trial)
-    if seed is not None:
-        config = config_lib.with_values(config, {"seed": seed})
-    record = TrialRecord(trial_id=trial_id or trial.trial_id, index=-1 if repeats else trial.index,
-                         scientific=trial.scientific, nuisance=trial.nuisance, point=trial.point,
-                         seed=int(config.get("seed", 0)), repeats=repeats)
-    store.write_trial(record, config_lib.to_dict(config))
-
-
-# -- Bayesian optimisation: trials generated as results arrive -------------------------------
-
-
-def generate_adaptive(store: StudyStore, spec: StudySpec, max_new: int) -> int:
-    """Proposes up to `max_new` new points (one trial per scientific value each) by BO.
-
-    Each scientific value gets its own model, fed with every finished trial of
-    that value: quasi-random ones from an earlier round warm-start it, and
-    diverged trials enter as infeasible.
-    """
-    with store.study_lock():
-        records = store.trials(spec.metric)
-        combos = spec.scientific_values()
-        start = max((r.index for r in records), default=-1) + 1
-        points_left = spec.budget - start
-        new = min(max_new, points_left)
-        dims = spec.dimensions
-        for offset in range(new):
-            index = start + offset
-            for s, scientific in enumerate(combos):
-                observations = [(r.point, r.objective) for r in records
-                                if r.scientific == scientific and r.repeats is None
-                                and r.status in FINISHED and len(r.point) == len(dims)]
-                designer = designers.create(spec.designer, len(dims), spec.seed * 1000 + s,
-                                            goal=spec.goal)
-                designer.drawn = index
-                # Finished quasi-random trials are the warm start: model as soon as two are
-                # feasible, rather than drawing further quasi-random points first.
-                designer.num_initial = 2
-                point = designer.suggest(1, observations)[0]
-                trial = spec.trials([point], start_index=index)[s]
-                _write(store, spec, trial)
-        return new
 
 
 # -- running -------------------------------------------------------------------------------
@@ -380,11 +301,12 @@ def run(store: StudyStore, spec: StudySpec, executor, *,
     K, spread evenly over its slots; each group trains in one program.
     """
     statuses: dict[str, str] = {}
-    adaptive = spec.designer in ADAPTIVE
+    adaptive = generate.adaptive(spec)
     while True:
         todo = [r.trial_id for r in pending(store, spec)]
         if adaptive and len(todo) < executor.slots:
-            generate_adaptive(store, spec, max(1, executor.slots // _num_combos(spec)))
+            generate.generate_adaptive(store, spec,
+                                       max(1, executor.slots // generate.num_combos(spec)))
             todo = [r.trial_id for r in pending(store, spec)]
         if not todo:
             break
@@ -440,13 +362,13 @@ def rerun(store: StudyStore, spec: StudySpec, top: int, seeds: int) -> list[str]
         raise ConfigError("seed reruns change the config's 'seed', which the baseline has no "
                           "key for; add a seed that the trainer uses to its config")
     records = store.trials(spec.metric)
-    sign = 1.0 if spec.goal == "minimize" else -1.0
+    goal = Goal.of(spec.goal)
     created = []
     with store.study_lock():
         for scientific in spec.scientific_values():
             done = [r for r in records if r.scientific == scientific and r.repeats is None
                     and r.objective is not None]
-            done.sort(key=lambda r: sign * r.objective)
+            done.sort(key=lambda r: goal.loss(r.objective))
             for original in done[:top]:
                 trial = Trial(original.trial_id, original.index, original.scientific,
                               original.nuisance, original.point)
@@ -454,7 +376,7 @@ def rerun(store: StudyStore, spec: StudySpec, top: int, seeds: int) -> list[str]
                     trial_id = f"{original.trial_id}-seed{j}"
                     if os.path.exists(os.path.join(store.trial_dir(trial_id), "trial.json")):
                         continue
-                    _write(store, spec, trial, seed=original.seed + j, repeats=original.trial_id,
+                    generate.write(store, spec, trial, seed=original.seed + j, repeats=original.trial_id,
                            trial_id=trial_id)
                     created.append(trial_id)
     return created
@@ -463,12 +385,12 @@ def rerun(store: StudyStore, spec: StudySpec, top: int, seeds: int) -> list[str]
 def best_per_scientific(store: StudyStore, spec: StudySpec) -> list[tuple[dict, TrialRecord | None]]:
     """For each scientific value, its best finished trial (or None)."""
     records = store.trials(spec.metric)
-    sign = 1.0 if spec.goal == "minimize" else -1.0
+    goal = Goal.of(spec.goal)
     out = []
     for scientific in spec.scientific_values():
         done = [r for r in records if r.scientific == scientific and r.objective is not None
                 and r.repeats is None]
-        out.append((scientific, min(done, key=lambda r: sign * r.objective) if done else None))
+        out.append((scientific, min(done, key=lambda r: goal.loss(r.objective)) if done else None))
     return out
 
 
