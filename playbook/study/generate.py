@@ -1,7 +1,7 @@
 """Trial generation: a study's designer points written as trials on disk.
 
 A non-adaptive designer's sequence is written up to the budget when the study
-is prepared (`generate`); an adaptive designer proposes points as results arrive
+is prepared (`generate_sequence`); an adaptive designer proposes points as results arrive
 (`generate_adaptive`, called by the runner while trials are pending). What the
 designer is asked, and how it is restored, is the `playbook.designers.base`
 protocol; this module names no designer. Trial ids number points first, then
@@ -41,7 +41,7 @@ def _points_complete(store: StudyStore, spec: StudySpec) -> int:
     return point
 
 
-def generate(store: StudyStore, spec: StudySpec, budget: int) -> None:
+def generate_sequence(store: StudyStore, spec: StudySpec, budget: int) -> None:
     """Writes trials for every point of a non-adaptive designer's sequence up to `budget`
     that lacks any of them.
 

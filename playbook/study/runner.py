@@ -69,7 +69,7 @@ def prepare(store: StudyStore, spec: StudySpec, source: dict[str, Any] | None = 
         if source is not None:
             study["source"] = source
         if not generate.adaptive(spec):
-            generate.generate(store, spec, spec.budget)
+            generate.generate_sequence(store, spec, spec.budget)
         study["designer"]["drawn"] = generate.points_drawn(store, spec)
         store.write_study(study)
     return spec
