@@ -162,7 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             trackers.names()
         if hasattr(args, "trials_per_program"):  # checked before anything is written
-            from playbook.train.batched import parse_trials_per_program
+            from playbook.train.group_size import parse_trials_per_program
 
             args.trials_per_program = parse_trials_per_program(args.trials_per_program)
         if args.command == "train":

@@ -15,7 +15,7 @@ from playbook import config as config_lib
 from playbook.errors import ConfigError
 from playbook.study import runner
 from playbook.study.store import StudyStore
-from playbook.train import batched, loop
+from playbook.train import batched, group_size, loop
 from playbook.train import result as result_lib
 
 # Float rounding differs between a batched and a single matrix product; stable
@@ -137,48 +137,48 @@ def test_group_key_separates_structures_and_ignores_scalars(base):
 
 
 def test_auto_on_cpu_times_the_group_sizes_once_per_structure(base):
-    batched._AUTO.clear()
+    group_size._AUTO.clear()
     # The tiny synthetic trial trains in a fraction of a second: never worth a group.
-    with mock.patch.object(batched, "group_rates", side_effect=AssertionError("not timed")):
-        assert batched.auto_group_size(base) == 1
-    batched._AUTO.clear()
+    with mock.patch.object(group_size, "group_rates", side_effect=AssertionError("not timed")):
+        assert group_size.auto_group_size(base) == 1
+    group_size._AUTO.clear()
     base = config_lib.with_values(base, {"max_train_steps": 10 ** 8})  # a long trial
     calls = []
 
     def rates(trial, sizes, seconds):
         calls.append(tuple(sizes))
         return {1: 100.0, 4: 180.0}
-    with mock.patch.object(batched, "group_rates", rates), \
-            mock.patch.object(batched, "cpu_utilisation", lambda trial, rate: 0.05):
-        assert batched.auto_group_size(base) == 4
-        assert batched.auto_group_size(config_lib.with_values(base, {"learning_rate": 0.5})) == 4
+    with mock.patch.object(group_size, "group_rates", rates), \
+            mock.patch.object(group_size, "cpu_utilisation", lambda trial, rate: 0.05):
+        assert group_size.auto_group_size(base) == 4
+        assert group_size.auto_group_size(config_lib.with_values(base, {"learning_rate": 0.5})) == 4
     assert calls == [(1, 4)]  # the second trial of the structure reuses the decision
-    batched._AUTO.clear()
-    with mock.patch.object(batched, "group_rates", lambda *a: {1: 100.0, 4: 115.0}), \
-            mock.patch.object(batched, "cpu_utilisation", lambda trial, rate: 0.05):
-        assert batched.auto_group_size(base) == 1  # less than AUTO_MIN_GAIN: one at a time
-    batched._AUTO.clear()
-    with mock.patch.object(batched, "group_rates", side_effect=AssertionError("not timed")), \
-            mock.patch.object(batched, "cpu_utilisation", lambda trial, rate: 0.6):
-        assert batched.auto_group_size(base) == 1  # compute-bound: no group is timed
-    batched._AUTO.clear()
+    group_size._AUTO.clear()
+    with mock.patch.object(group_size, "group_rates", lambda *a: {1: 100.0, 4: 115.0}), \
+            mock.patch.object(group_size, "cpu_utilisation", lambda trial, rate: 0.05):
+        assert group_size.auto_group_size(base) == 1  # less than AUTO_MIN_GAIN: one at a time
+    group_size._AUTO.clear()
+    with mock.patch.object(group_size, "group_rates", side_effect=AssertionError("not timed")), \
+            mock.patch.object(group_size, "cpu_utilisation", lambda trial, rate: 0.6):
+        assert group_size.auto_group_size(base) == 1  # compute-bound: no group is timed
+    group_size._AUTO.clear()
     # The tiny synthetic MLP uses a small fraction of the CPU's FLOP/s; the MNIST-1D
     # MLP (40-256-256-10 at batch 128) a large one.
     mnist1d_mlp = os.path.join(os.path.dirname(__file__), "..", "configs", "mnist1d_mlp.py")
-    tiny = batched.cpu_utilisation(loop.prepare(base))
-    mlp = batched.cpu_utilisation(loop.prepare(config_lib.load(mnist1d_mlp)))
-    assert 0 < tiny < mlp and tiny < batched.AUTO_CPU_BUSY
+    tiny = group_size.cpu_utilisation(loop.prepare(base))
+    mlp = group_size.cpu_utilisation(loop.prepare(config_lib.load(mnist1d_mlp)))
+    assert 0 < tiny < mlp and tiny < group_size.AUTO_CPU_BUSY
     # Unmocked: real timings of the tiny synthetic MLP, each a per-trial rate.
-    rates = batched.group_rates(loop.prepare(base), (1, 2), seconds=0.05)
+    rates = group_size.group_rates(loop.prepare(base), (1, 2), seconds=0.05)
     assert set(rates) == {1, 2} and all(r > 0 for r in rates.values())
 
 
 def test_trials_per_program_must_be_positive_or_auto():
-    assert batched.parse_trials_per_program("auto") == "auto"
-    assert batched.parse_trials_per_program("4") == 4
+    assert group_size.parse_trials_per_program("auto") == "auto"
+    assert group_size.parse_trials_per_program("4") == 4
     for bad in ("0", "-2", "many", "1.5"):
         with pytest.raises(ConfigError, match="positive integer or 'auto'"):
-            batched.parse_trials_per_program(bad)
+            group_size.parse_trials_per_program(bad)
 
 
 STUDY = """

@@ -190,9 +190,9 @@ def run_trial(study_dir: str, trial_id: str) -> str:
 
 def run_group(study_dir: str, trial_ids: Sequence[str], size: int | str) -> dict[str, str]:
     """Trains `trial_ids` `size` at a time in one compiled program each (`size` 'auto':
-    as many as `batched.auto_group_size` allows); trials another runner holds are
+    as many as `group_size.auto_group_size` allows); trials another runner holds are
     'busy'. Each member ends exactly as `run_trial` would end it."""
-    from playbook.train import batched
+    from playbook.train import batched, group_size
 
     store = StudyStore(study_dir)
     statuses: dict[str, str] = {}
@@ -209,7 +209,7 @@ def run_group(study_dir: str, trial_ids: Sequence[str], size: int | str) -> dict
         good = [t for t in mine if configs[t] is not None]
         if good and size == "auto":
             try:
-                size = batched.auto_group_size(configs[good[0]])
+                size = group_size.auto_group_size(configs[good[0]])
             except Exception:  # noqa: BLE001 - the trial's own run reports its error.
                 size = 1
         for start in range(0, len(good), int(size)):
@@ -329,7 +329,8 @@ def make_units(store: StudyStore, trial_ids: Sequence[str], trials_per_program: 
     cannot share a program (an external trainer's) are units of their own."""
     if trials_per_program == 1:
         return [Unit((t,), 1, compilation_cache, import_paths) for t in trial_ids]
-    from playbook.train.batched import AUTO_ACCELERATOR_MAX, group_key
+    from playbook.train.batched import group_key
+    from playbook.train.group_size import AUTO_ACCELERATOR_MAX
 
     groups: dict[str, list[str]] = {}
     for trial_id in trial_ids:

@@ -12,8 +12,8 @@ the training loop's own compiled program (`loop.prepare`, `loop.programs`,
 `loop.train_batches`), so what is measured is what `playbook train` runs. Two
 rates per batch size: `examples_per_second` feeds fresh batches as the loop
 does (host batching and transfer overlapped with the device, at most two
-dispatches in flight), and `compute_examples_per_second` replays one batch
-already on the devices. When the first stops growing while the second still
+dispatches in flight: `playbook.train.timing`), and `compute_examples_per_second`
+replays one batch already on the devices. When the first stops growing while the second still
 grows, the input pipeline is the bottleneck; when both stop, the device is
 saturated. The sweep stops at an XLA RESOURCE_EXHAUSTED error (out of memory),
 at a batch larger than the training split, at `max_batch_size`, or after
@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import time
 from collections.abc import Callable, Sequence
 
 import jax
@@ -34,7 +33,7 @@ from ml_collections import ConfigDict
 
 from playbook import config as config_lib
 from playbook.errors import ConfigError
-from playbook.train import loop, sharding
+from playbook.train import loop, sharding, timing
 
 MIN_GAIN = 0.1        # a doubling that adds less than 10% examples/s does not help
 NEAR_DOUBLING = 1.5   # Playbook: throughput should "roughly double" before saturation
@@ -125,14 +124,16 @@ def measure(config: ConfigDict, batch_size: int, min_seconds: float = MIN_SECOND
         jax.block_until_ready(stats)
         fed, replayed, dispatches, offset = math.inf, math.inf, None, 1
         for _ in range(max(1, repeats)):
-            seconds, state, dispatches = _timed(
-                lambda i, start=offset: loop.train_batches(trial, (start + i) * n, n), progs,
-                state, hp, rng, min_seconds, dispatches)
-            offset += dispatches
-            fed = min(fed, seconds)
-            seconds, state, _ = _timed(lambda i: batch, progs, state, hp, rng, min_seconds,
-                                       dispatches)
-            replayed = min(replayed, seconds)
+            run = timing.time_calls(
+                lambda state, i, start=offset: progs.train(
+                    state, hp, rng, *loop.train_batches(trial, (start + i) * n, n)),
+                state, seconds=min_seconds, calls=dispatches, min_calls=MIN_DISPATCHES,
+                warmup=0)
+            dispatches, offset = run.calls, offset + run.calls
+            fed = min(fed, run.seconds)
+            run = timing.time_calls(lambda state, i: progs.train(state, hp, rng, *batch),
+                                    run.state, calls=dispatches, warmup=0)
+            state, replayed = run.state, min(replayed, run.seconds)
     except Exception as e:  # noqa: BLE001 - only out-of-memory is a result; others re-raise.
         if is_out_of_memory(e):
             return Measurement(batch_size, OUT_OF_MEMORY, error=str(e).splitlines()[0][:200])
@@ -140,26 +141,6 @@ def measure(config: ConfigDict, batch_size: int, min_seconds: float = MIN_SECOND
     steps = dispatches * n
     return Measurement(batch_size, OK, examples_per_second=steps * batch_size / fed,
                        compute_examples_per_second=steps * batch_size / replayed, steps=steps)
-
-
-def _timed(batches: Callable[[int], tuple], progs: loop.Programs, state, hp, rng,
-           min_seconds: float, dispatches: int | None = None):
-    """(seconds, state, dispatches): dispatches run until `min_seconds` have passed (and at
-    least MIN_DISPATCHES), or exactly `dispatches` of them; at most two in flight, as in
-    the training loop."""
-    start, i, previous = time.perf_counter(), 0, None
-    while True:
-        state, stats = progs.train(state, hp, rng, *batches(i))
-        if previous is not None:
-            jax.block_until_ready(previous)
-        previous, i = stats, i + 1
-        if dispatches is not None:
-            if i >= dispatches:
-                break
-        elif i >= MIN_DISPATCHES and time.perf_counter() - start >= min_seconds:
-            break
-    jax.block_until_ready(previous)
-    return time.perf_counter() - start, state, i
 
 
 def sweep(config: ConfigDict, start: int = 8, max_batch_size: int | None = None,
