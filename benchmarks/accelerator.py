@@ -37,11 +37,10 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 sys.path.insert(0, ROOT)
 
-from common import program_steps_per_second  # noqa: E402
-from throughput import plain_rate  # noqa: E402
+from common import side_by_side  # noqa: E402
 
 from playbook import config as config_lib  # noqa: E402
-from playbook.train import loop  # noqa: E402
+from playbook.train import timing  # noqa: E402
 
 SYNTHETIC = ["--config.data.source=synthetic", "--config.data.num_valid=64",
              "--config.data.num_test=64", "--config.warmup_steps=0",
@@ -66,14 +65,7 @@ MODELS = {
 def peak_flops(tiny: bool) -> float:
     """FLOP/s of a large bfloat16 matrix product on the first device."""
     size, repeats = (512, 5) if tiny else (8192, 20)
-    a = jnp.ones((size, size), jnp.bfloat16)
-    f = jax.jit(lambda a: a @ a)
-    jax.block_until_ready(f(a))
-    start = time.perf_counter()
-    for _ in range(repeats):
-        out = f(a)
-    jax.block_until_ready(out)
-    return 2 * size ** 3 * repeats / (time.perf_counter() - start)
+    return timing.matmul_flops(size, jnp.bfloat16, repeats)
 
 
 def throughput(name: str, tiny: bool, peak: float) -> str:
@@ -82,15 +74,11 @@ def throughput(name: str, tiny: bool, peak: float) -> str:
     config = config_lib.load(os.path.join(ROOT, "configs", path), [
         *SYNTHETIC, *(small if tiny else full), f"--config.max_train_steps={steps}",
         f"--config.eval_every_steps={steps}", f"--config.log_every_steps={steps}"])
-    trial = loop.prepare(config)
-    steps -= steps % trial.steps_per_dispatch
-    ours = program_steps_per_second(trial, steps) * trial.batch_size
-    theirs, flops = plain_rate(trial, steps)
-    per_example = flops / trial.batch_size
-    return (f"throughput {name}: playbook {ours:.1f} ex/s, plain {theirs:.1f} ex/s, "
-            f"ratio {ours / theirs:.2f}, MFU playbook {ours * per_example / peak:.2%}, "
-            f"plain {theirs * per_example / peak:.2%} ({flops / 1e9:.2f} GFLOP/step, "
-            f"batch {trial.batch_size})")
+    r = side_by_side(config, steps, peak)
+    return (f"throughput {name}: playbook {r.playbook:.1f} ex/s, plain {r.plain:.1f} ex/s, "
+            f"ratio {r.ratio:.2f}, MFU playbook {r.mfu(r.playbook):.2%}, "
+            f"plain {r.mfu(r.plain):.2%} ({r.flops / 1e9:.2f} GFLOP/step, "
+            f"batch {r.batch_size})")
 
 
 def study(k: str, tiny: bool, workdir: str) -> tuple[float, list[int]]:

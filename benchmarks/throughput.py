@@ -12,10 +12,12 @@ sides train from the same dataset object with the same examples per step:
   plain: `jax.jit` of a textbook step (value_and_grad, batch_stats as a
     mutable collection, optax update), one step per dispatch, batches read with
     numpy indexing and `jax.device_put`.
-Each side compiles with one untimed dispatch, then runs `--steps` steps.
+Each side compiles with one untimed dispatch, then runs `--steps` steps
+(benchmarks/common.py `side_by_side`, timed by `playbook.train.timing`).
 MFU = (XLA's FLOP count of one plain train step, from `cost_analysis`) x
 steps/s / peak FLOP/s, where peak is measured here: float32 matmuls of
-2048x2048 on all cores (the CPU's practical peak, not its datasheet number).
+2048x2048 on all cores (`timing.matmul_flops`: the CPU's practical peak, not
+its datasheet number).
 """
 
 from __future__ import annotations
@@ -24,19 +26,16 @@ import argparse
 import os
 import platform
 import sys
-import time
 
 import jax
 import jax.numpy as jnp
-import optax
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from common import program_steps_per_second  # noqa: E402
+from common import side_by_side  # noqa: E402
 
 from playbook import config as config_lib  # noqa: E402
-from playbook.data import batching  # noqa: E402
-from playbook.train import loop  # noqa: E402
+from playbook.train import timing  # noqa: E402
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 COMMON = ["--config.data.source=synthetic", "--config.data.num_train=512",
@@ -69,71 +68,6 @@ def configure(name: str, steps: int):
         f"--config.eval_every_steps={steps}", f"--config.log_every_steps={steps}"])
 
 
-def plain_step(trial):
-    """A textbook Flax/optax train step for the trial's model and loss."""
-    model, loss_of = trial.model, trial.workload.train_loss
-    c = trial.config
-    if c.optimizer in ("momentum", "nesterov"):
-        tx = optax.chain(optax.add_decayed_weights(c.weight_decay),
-                         optax.sgd(c.learning_rate, c.momentum, nesterov=c.optimizer == "nesterov"))
-    else:
-        tx = optax.adamw(c.learning_rate, c.b1, c.b2, weight_decay=c.weight_decay)
-
-    def init(x):
-        variables = model.init(jax.random.key(0), x[:1])
-        params = variables.pop("params")
-        return params, variables, tx.init(params)
-
-    def step(params, state, opt_state, x, y):
-        def loss_fn(p):
-            if state:
-                logits, new = model.apply({"params": p, **state}, x, train=True,
-                                          mutable=list(state))
-            else:
-                logits, new = model.apply({"params": p}, x, train=True), state
-            return jnp.mean(loss_of(logits, y)), new
-
-        (loss, state), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
-        updates, opt_state = tx.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), state, opt_state, loss
-
-    return init, jax.jit(step, donate_argnums=(0, 1, 2))
-
-
-def plain_rate(trial, steps: int) -> tuple[float, float]:
-    """(examples/s, FLOPs per step) of the plain loop."""
-    split, size = trial.dataset.train, trial.batch_size
-
-    def batch(step):
-        idx = batching.train_indices(len(split), size, trial.seed, step)
-        return jax.device_put(split.inputs[idx]), jax.device_put(split.labels[idx])
-
-    init, step = plain_step(trial)
-    x, y = batch(0)
-    params, state, opt_state = jax.jit(init)(x)
-    cost = step.lower(params, state, opt_state, x, y).compile().cost_analysis()
-    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-    flops = float(cost.get("flops", float("nan")))
-    params, state, opt_state, loss = step(params, state, opt_state, x, y)
-    jax.block_until_ready(loss)
-    start = time.perf_counter()
-    for s in range(1, steps + 1):
-        params, state, opt_state, loss = step(params, state, opt_state, *batch(s))
-    jax.block_until_ready(loss)
-    return steps * size / (time.perf_counter() - start), flops
-
-
-def peak_flops(size: int = 2048, repeats: int = 10) -> float:
-    a = jnp.ones((size, size), jnp.float32)
-    f = jax.jit(lambda a: a @ a)
-    jax.block_until_ready(f(a))
-    start = time.perf_counter()
-    for _ in range(repeats):
-        out = f(a)
-    jax.block_until_ready(out)
-    return 2 * size ** 3 * repeats / (time.perf_counter() - start)
-
-
 def cpu_name() -> str:
     try:
         with open("/proc/cpuinfo") as f:
@@ -150,7 +84,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=16)
     parser.add_argument("--workloads", default=",".join(SIZES))
     args = parser.parse_args()
-    peak = peak_flops()
+    peak = timing.matmul_flops(2048, jnp.float32, repeats=10)
     device = jax.devices()[0]
     print(f"jax {jax.__version__}; {jax.device_count()} x {device.platform} "
           f"({cpu_name() if device.platform == 'cpu' else device.device_kind}), "
@@ -158,13 +92,9 @@ def main() -> None:
     print(f"{'workload':<10s} {'playbook ex/s':>14s} {'plain ex/s':>11s} {'ratio':>6s} "
           f"{'GFLOP/step':>10s} {'MFU playbook':>12s} {'MFU plain':>9s}  model")
     for name in args.workloads.split(","):
-        trial = loop.prepare(configure(name, args.steps))
-        steps = args.steps - args.steps % trial.steps_per_dispatch
-        ours = program_steps_per_second(trial, steps) * trial.batch_size
-        theirs, flops = plain_rate(trial, steps)
-        per_example = flops / trial.batch_size
-        print(f"{name:<10s} {ours:14.1f} {theirs:11.1f} {ours / theirs:6.2f} {flops / 1e9:10.2f} "
-              f"{ours * per_example / peak:12.1%} {theirs * per_example / peak:9.1%}  "
+        r = side_by_side(configure(name, args.steps), args.steps, peak)
+        print(f"{name:<10s} {r.playbook:14.1f} {r.plain:11.1f} {r.ratio:6.2f} "
+              f"{r.flops / 1e9:10.2f} {r.mfu(r.playbook):12.1%} {r.mfu(r.plain):9.1%}  "
               f"{SIZES[name][2]}", flush=True)
 
 

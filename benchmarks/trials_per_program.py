@@ -16,7 +16,7 @@ in one run, alternating, median of `--rounds`.
     the same with the persistent compilation cache warm, and a later trial of
     the same structure in one process (compiled programs reused);
 (d) one checkpoint save (orbax, best-plus-latest, waited for) in training steps;
-(e) the vmapped group program (`playbook.train.batched.group_rates`) at K = 2,
+(e) the vmapped group program (`playbook.train.group_size.group_rates`) at K = 2,
     4, 8, 16 trials, per-trial steps/s against one trial's program, for the MNIST-1D MLP and
     the tiny synthetic MLP (which leaves the CPU mostly idle).
 
@@ -45,7 +45,7 @@ from common import program_steps_per_second  # noqa: E402
 from configs import mnist1d_mlp  # noqa: E402
 from playbook import config as config_lib  # noqa: E402
 from playbook.data import batching  # noqa: E402
-from playbook.train import loop  # noqa: E402
+from playbook.train import loop, timing  # noqa: E402
 from playbook.train.checkpoints import Checkpoints  # noqa: E402
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
@@ -74,13 +74,12 @@ def hand_written(trial: loop.Trial, steps: int) -> float:
         idx = batching.train_indices(len(split), trial.batch_size, trial.seed, s)
         return split.inputs[idx], split.labels[idx]
 
-    params, opt_state, loss = step(params, opt_state, *batch(0))
-    jax.block_until_ready(loss)
-    start = time.perf_counter()
-    for s in range(1, steps + 1):
-        params, opt_state, loss = step(params, opt_state, *batch(s))
-    jax.block_until_ready(loss)
-    return steps / (time.perf_counter() - start)
+    def call(carry, s):
+        *carry, loss = step(*carry, *batch(s))
+        return tuple(carry), loss
+
+    return timing.time_calls(call, (params, opt_state), calls=steps,
+                             in_flight=None).calls_per_second
 
 
 def framework_trial(config, workdir: str) -> tuple[float, float]:
@@ -118,9 +117,9 @@ def new_process_first_step(cache: str | None) -> float:
 
 def group_speedups(config, sizes=(1, 2, 4, 8, 16)) -> dict[int, float]:
     """Per-trial steps/s of K trials in one vmapped program over K = 1."""
-    from playbook.train import batched
+    from playbook.train import group_size
 
-    rates = batched.group_rates(loop.prepare(config), sizes, seconds=1.0)
+    rates = group_size.group_rates(loop.prepare(config), sizes, seconds=1.0)
     return {k: rates[k] / rates[1] for k in sizes if k > 1}
 
 
