@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from playbook import interrupts
 from playbook.errors import ConfigError, check_directory, storage_fault
+from playbook.goal import GOALS
 
 EXIT_CONFIG_ERROR = 2
 EXIT_STORAGE_ERROR = 3  # the study directory cannot be written (full, read-only)
@@ -398,7 +399,7 @@ def _scaling_parsers(sub) -> None:
     result.add_argument("--goal", type=float, required=True,
                         help="goal value of the metric, e.g. --goal 0.45 for valid/error_rate")
     result.add_argument("--metric", default=None, help="logged metric (default: the study's)")
-    result.add_argument("--goal_direction", choices=("minimize", "maximize"), default=None,
+    result.add_argument("--goal_direction", choices=GOALS, default=None,
                         help="whether the metric reaches the goal from above (minimize) or below")
     result.add_argument("--key", default="batch_size", help="the scientific key (batch_size)")
     result.add_argument("--out", default=None, help="figure folder (default STUDY_DIR/scaling)")

@@ -27,21 +27,15 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from playbook.errors import ConfigError, closest
+from playbook.goal import GOALS, Goal
 
 TRAINER_KEY = "trainer"
 GOAL_KEY = "metric_goal"
-GOALS = ("minimize", "maximize")
 # What `playbook.train.loop` uses of a workload (playbook/workloads/base.py).
 WORKLOAD_ATTRIBUTES = ("metric_goals", "default_metric")
 WORKLOAD_METHODS = ("load", "model", "train_loss", "eval_metrics")
 _REFERENCE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 
-# Words in a metric's name that say which way it improves, for a trainer's metric
-# whose goal is not given (a workload defines its metrics' goals itself).
-_MINIMIZED = {"loss", "error", "err", "errors", "perplexity", "ppl", "mse", "mae", "rmse", "nll",
-              "wer", "cer", "bpd", "bits", "xent", "cross_entropy", "regret", "distance"}
-_MAXIMIZED = {"accuracy", "acc", "auc", "auroc", "f1", "precision", "recall", "bleu", "rouge",
-              "map", "iou", "miou", "score", "reward", "return", "top1", "top5", "r2"}
 
 
 def is_reference(value: Any) -> bool:
@@ -190,22 +184,14 @@ def trainer_metric_goal(metric: str, study_goal: str, baseline_goal: Any) -> str
     if study_goal and baseline_goal and study_goal != baseline_goal:
         raise ConfigError(f"the study's goal '{study_goal}' contradicts the baseline's "
                           f"{GOAL_KEY} '{baseline_goal}'; give one of them")
-    goal = study_goal or baseline_goal or goal_from_name(metric)
+    named = Goal.from_name(metric)
+    goal = study_goal or baseline_goal or (named.direction if named else None)
     if not goal:
         raise ConfigError(f"whether metric '{metric}' is minimized or maximized cannot be read "
                           f"from its name; set {GOAL_KEY}='minimize' or 'maximize' in the "
                           f"baseline (or goal=... in the study)")
     return goal
 
-
-def goal_from_name(metric: str) -> str | None:
-    """'minimize' or 'maximize' when the words of `metric`'s name say so, else None."""
-    words = set(re.split(r"[^a-z0-9]+", metric.lower())) - {""}
-    words |= {"cross_entropy"} if "cross_entropy" in metric.lower() else set()
-    low, high = bool(words & _MINIMIZED), bool(words & _MAXIMIZED)
-    if low == high:
-        return None
-    return "minimize" if low else "maximize"
 
 
 # -- where workers find the code ------------------------------------------------------

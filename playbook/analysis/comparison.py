@@ -33,6 +33,7 @@ from playbook import config as config_lib
 from playbook.analysis import evp
 from playbook.analysis import load as load_lib
 from playbook.analysis.load import Study
+from playbook.goal import Goal
 from playbook.study.runner import describe
 
 LEVEL = 0.95
@@ -136,7 +137,7 @@ def welch_interval(value: Sequence[float], baseline: Sequence[float], goal: str
                    ) -> tuple[float, float, float]:
     """(improvement of the means, low, high): the `LEVEL` Welch interval of
     sign * (mean(baseline) - mean(value)), > 0 when `value` is better."""
-    s = load_lib.sign(goal)
+    s = Goal.of(goal).sign
     a, b = s * np.asarray(baseline, float), s * np.asarray(value, float)
     difference = float(a.mean() - b.mean())
     if a.std(ddof=1) == 0 and b.std(ddof=1) == 0:  # no noise at all: the interval is a point

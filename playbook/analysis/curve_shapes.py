@@ -16,6 +16,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from playbook.goal import Goal
+
 OVERFIT_MIN_RISE = 0.05    # of the curve's range, besides 3 x its noise
 NOISY_VALID = 0.1          # late noise / range of a validation curve
 NOISY_TRAIN = 0.25         # late noise / range of the train loss (per-batch, noisier)
@@ -59,7 +61,7 @@ def oriented(steps, values, goal: str) -> tuple[np.ndarray, np.ndarray]:
     """Finite points, with the metric turned so that smaller is better."""
     s, v = np.asarray(steps, dtype=float), np.asarray(values, dtype=float)
     ok = np.isfinite(s) & np.isfinite(v)
-    return s[ok], (1.0 if goal == "minimize" else -1.0) * v[ok]
+    return s[ok], Goal.of(goal).loss(v[ok])
 
 
 def late_half(x: np.ndarray) -> np.ndarray:

@@ -41,6 +41,7 @@ from playbook.analysis.curve_shapes import (
 )
 from playbook.analysis.finding import SEVERITIES, Finding
 from playbook.analysis.load import Study
+from playbook.goal import Goal
 
 EDGE_MARGIN = 0.1          # outer part of a range, in the spec's unit scale
 INFEASIBLE_WARN = 0.2      # fraction of infeasible trials worth a warning
@@ -327,7 +328,7 @@ def divergence_threshold(trials: pd.DataFrame, key: str, spec: hp.Spec | hp.Bran
                 not math.isnan(r["objective"])]
         if len(diverged) < 2 or not done:
             continue
-        best = min(done, key=lambda p: load_lib.sign(goal) * p[1]["objective"])
+        best = min(done, key=lambda p: Goal.of(goal).sign * p[1]["objective"])
         for side in ("high", "low"):
             flip = 1.0 if side == "high" else -1.0
             first_bad = min(diverged, key=lambda p: flip * p[0])

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from playbook.analysis import load as load_lib
+from playbook.goal import Goal
 
 BOOTSTRAP = 1000
 LEVEL = 0.95
@@ -52,7 +53,7 @@ def weights(num: int, budget: int) -> np.ndarray:
 
 def expected_best(values: np.ndarray, goal: str, budget: int) -> np.ndarray:
     """Expected best of n draws with replacement from `values`, n = 1..budget."""
-    x = load_lib.sign(goal) * np.sort(load_lib.sign(goal) * np.asarray(values, float))
+    x = Goal.of(goal).sign * np.sort(Goal.of(goal).sign * np.asarray(values, float))
     return x @ weights(len(x), budget)
 
 
@@ -62,7 +63,7 @@ def curve(label: str, values: np.ndarray, infeasible: int, goal: str, budget: in
     standing in as `worst`."""
     draws = np.concatenate([np.asarray(values, float), np.full(infeasible, worst)])
     mean = expected_best(draws, goal, budget)
-    s = load_lib.sign(goal)
+    s = Goal.of(goal).sign
     samples = np.sort(s * rng.choice(draws, size=(boot, len(draws)), replace=True), axis=1)
     curves = s * (samples @ weights(len(draws), budget))
     tail = (1 - LEVEL) / 2 * 100
@@ -79,7 +80,7 @@ def curves(trials: pd.DataFrame, goal: str, labels: list[str], budget: int | Non
     done = ended[(ended["status"] == "done") & ended["objective"].notna()]
     if done.empty:
         return {}
-    worst = float(load_lib.sign(goal) * np.max(load_lib.sign(goal) * done["objective"]))
+    worst = float(Goal.of(goal).sign * np.max(Goal.of(goal).sign * done["objective"]))
     counts = ended.groupby("label").size()
     budget = budget or int(counts.max())
     rng = np.random.default_rng(seed)
@@ -109,7 +110,7 @@ def ranking(found: dict[str, Curve], goal: str) -> Ranking | None:
     if len(found) < 2:
         return None
     labels = list(found)
-    s = load_lib.sign(goal)
+    s = Goal.of(goal).sign
     means = np.stack([s * found[label].mean for label in labels])  # smaller is better
     budget = means.shape[1]
     leaders = [labels[int(k)] for k in np.argmin(means, axis=0)]

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from playbook.goal import Goal
 from playbook.study.runner import describe
 from playbook.study.spec import StudySpec
 from playbook.study.store import StudyStore, last_step, objective, read_json
@@ -260,11 +261,6 @@ def _metric_names(metric: str) -> Sequence[str]:
 # -- selections ------------------------------------------------------------------------
 
 
-def sign(goal: str) -> float:
-    """+1 when smaller is better, -1 when larger is: `sign * objective` is minimised."""
-    return 1.0 if goal == "minimize" else -1.0
-
-
 def originals(trials: pd.DataFrame) -> pd.DataFrame:
     """The designer's trials, without seed reruns."""
     return trials[trials["repeats"].isna()]
@@ -274,7 +270,7 @@ def ranked(trials: pd.DataFrame, goal: str) -> pd.DataFrame:
     """Done original trials, best first."""
     done = originals(trials)
     done = done[(done["status"] == "done") & done["objective"].notna()]
-    order = np.argsort(sign(goal) * done["objective"].to_numpy(dtype=float), kind="stable")
+    order = np.argsort(Goal.of(goal).sign * done["objective"].to_numpy(dtype=float), kind="stable")
     return done.iloc[order]
 
 

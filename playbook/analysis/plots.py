@@ -38,6 +38,7 @@ from playbook import search as hp
 from playbook.analysis import decisions, diagnostics, ranges
 from playbook.analysis import load as load_lib
 from playbook.analysis.load import Study
+from playbook.goal import Goal
 
 INFEASIBLE_COLOR = "red"
 _COLORS = matplotlib.colormaps["tab10"].colors
@@ -55,7 +56,7 @@ def colors(study: Study) -> dict[str, Any]:
 
 
 def _metric_label(study: Study) -> str:
-    return f"{study.metric} ({'lower' if study.goal == 'minimize' else 'higher'} is better)"
+    return f"{study.metric} ({Goal.of(study.goal).word} is better)"
 
 
 # -- axis plots ------------------------------------------------------------------------
@@ -87,7 +88,7 @@ def axis_plot(study: Study | str | os.PathLike, key: str,
     bad = trials[trials["status"].isin(load_lib.INFEASIBLE)]
     if len(bad):
         # Infeasible trials have no objective: drawn as red crosses at the worse edge.
-        y = 0.97 if study.goal == "minimize" else 0.03
+        y = 0.97 if Goal.of(study.goal).minimize else 0.03
         reasons = ", ".join(f"{n} {r}" for r, n in load_lib.reasons(bad).items())
         ax.scatter([position(v) for v in bad[key]], [y] * len(bad), marker="x",
                    color=INFEASIBLE_COLOR, s=40, transform=ax.get_xaxis_transform(),

@@ -38,6 +38,7 @@ from playbook.analysis import diagnostics
 from playbook.analysis import load as load_lib
 from playbook.analysis.load import Study
 from playbook.errors import ConfigError, closest
+from playbook.goal import Goal, check
 from playbook.study.runner import describe
 
 # Local log-log slope of steps-to-result against batch size, per doubling.
@@ -62,7 +63,7 @@ def first_step_reaching(steps: Sequence[float], values: Sequence[float], target:
     maximising); NaN when none does. NaN values never reach anything."""
     steps, values = np.asarray(steps, dtype=float), np.asarray(values, dtype=float)
     with np.errstate(invalid="ignore"):
-        hit = values <= target if goal == "minimize" else values >= target
+        hit = Goal.of(goal).reached(values, target)
     order = np.argsort(steps, kind="stable")
     hits = np.flatnonzero(hit[order])
     return float(steps[order][hits[0]]) if len(hits) else math.nan
@@ -103,19 +104,18 @@ def common_target(study: Study | str | os.PathLike) -> float | None:
     """The least good of the scientific values' best objectives: a goal every value with a
     done trial reaches (the report's default); None without done trials."""
     study = load_lib.as_study(study)
-    best = load_lib.ranked(study.trials, study.goal).groupby("label")["objective"]
-    best = best.min() if study.goal == "minimize" else best.max()
+    goal = Goal.of(study.goal)
+    best = load_lib.ranked(study.trials, study.goal).groupby("label")["objective"].agg(goal.best)
     if not len(best):
         return None
-    return float(best.max() if study.goal == "minimize" else best.min())
+    return goal.worst(best)
 
 
 def steps_to_result_table(trials: pd.DataFrame, curves: pd.DataFrame, metric: str,
                           target: float, goal: str, scientific_values: Sequence[dict],
                           nuisance_keys: Sequence[str] = ()) -> pd.DataFrame:
     """`steps_to_result` on a trials table and its curves (see there)."""
-    if goal not in ("minimize", "maximize"):
-        raise ConfigError(f"goal '{goal}' is unknown; valid: minimize, maximize")
+    check(goal)
     originals = load_lib.originals(trials)
     rows = []
     for scientific in scientific_values:
@@ -142,8 +142,9 @@ def steps_to_result_table(trials: pd.DataFrame, curves: pd.DataFrame, metric: st
 def _default_goal(study: Study, metric: str) -> str:
     if metric == study.metric or metric.split("/", 1)[-1] == study.metric.split("/", 1)[-1]:
         return study.goal
-    if "loss" in metric or "error" in metric:
-        return "minimize"
+    named = Goal.from_name(metric)
+    if named is not None:
+        return named.direction
     raise ConfigError(f"the goal of metric '{metric}' is unknown; pass goal='minimize' or "
                       f"'maximize' (--goal_direction on the command line)")
 
@@ -296,7 +297,7 @@ def budget_comparison(study: Study | str | os.PathLike, num_train_examples: int,
     if num_train_examples <= 0 or epochs <= 0:
         raise ConfigError(f"num_train_examples ({num_train_examples}) and epochs ({epochs}) "
                           f"must be positive")
-    sign = load_lib.sign(study.goal)
+    sign = Goal.of(study.goal).sign
     done = load_lib.originals(study.trials)
     done = done[done["status"] == "done"]
     rows = []

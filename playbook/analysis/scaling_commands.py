@@ -14,6 +14,7 @@ import pandas as pd
 from playbook.analysis import load as load_lib
 from playbook.analysis import scaling, scaling_plots
 from playbook.errors import ConfigError, closest
+from playbook.goal import Goal
 
 FIGURES_DIR = "scaling"
 
@@ -32,7 +33,7 @@ def steps_to_result(study_dir: str | os.PathLike, target: float, metric: str | N
                           f"{', '.join(study.scientific_keys)} (pass --key)")
     table = scaling.steps_to_result(study, target, metric, goal)
     attrs = table.attrs
-    word = "<=" if attrs["goal"] == "minimize" else ">="
+    word = Goal.of(attrs["goal"]).reaches
     print(f"steps to result: first evaluated step with {attrs['metric']} {word} {target:g}, "
           f"best over each value's done trials (study {study.spec.name})")
     columns = ["label", "steps", "reaching", "trials", "infeasible", "trial_id",

@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 
 from playbook.analysis import scaling
 from playbook.analysis.plots import INFEASIBLE_COLOR, _figure
+from playbook.goal import Goal
 
 REGIME_COLORS = {scaling.PERFECT: "tab:green", scaling.DIMINISHING: "tab:orange",
                  scaling.MAXIMAL: "tab:red"}
@@ -58,7 +59,7 @@ def steps_to_result_plot(table: pd.DataFrame, key: str = "batch_size",
     ax.set_yscale("log")
     ax.set_xticks(table[key].astype(float), [f"{v:g}" for v in table[key]])
     attrs = table.attrs
-    word = "<=" if attrs.get("goal", "minimize") == "minimize" else ">="
+    word = Goal.of(attrs.get("goal", "minimize")).reaches
     ax.set(xlabel=key, ylabel="steps to result",
            title=f"steps to reach {attrs.get('metric', '')} {word} {attrs.get('target', '')}"
                  f" (best trial per {key})")

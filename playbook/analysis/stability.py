@@ -23,6 +23,7 @@ import pandas as pd
 
 from playbook.analysis import load as load_lib
 from playbook.analysis.finding import Finding
+from playbook.goal import Goal
 
 MOMENTUM_OPTIMIZERS = ("momentum", "nesterov")
 JUST_BELOW = 3.0   # the best trial within this factor below the threshold sits "just below" it
@@ -91,7 +92,7 @@ def _threshold(label: str, points: list, goal: str) -> Finding | None:
     threshold, last_stable, name = top[-1][0], stable[0][0], top[-1][2]
     if threshold <= last_stable:  # ties: a trial at the threshold trained
         return None
-    best = min(stable, key=lambda p: load_lib.sign(goal) * p[1]["objective"])
+    best = min(stable, key=lambda p: Goal.of(goal).sign * p[1]["objective"])
     ratio = threshold / best[0]
     # "Just below": the best trial is the highest that trained, or close under the threshold.
     just_below = best[1]["trial_id"] == stable[0][1]["trial_id"] or ratio <= JUST_BELOW

@@ -33,6 +33,7 @@ from playbook.analysis import decisions, diagnostics, plots
 from playbook.analysis import load as load_lib
 from playbook.analysis.load import Study
 from playbook.dashboard import importance as importance_lib
+from playbook.goal import Goal
 
 INFEASIBLE_COLOR = "red"
 _LAYOUT = dict(template="plotly_white", margin=dict(l=60, r=20, t=60, b=50), height=380,
@@ -179,7 +180,7 @@ def _infeasible_y(study: Study, done: pd.DataFrame) -> float:
     if values.empty:
         return 1.0
     span = float(values.max() - values.min()) or abs(float(values.max())) or 1.0
-    return (float(values.max()) + 0.15 * span if study.goal == "minimize"
+    return (float(values.max()) + 0.15 * span if Goal.of(study.goal).minimize
             else float(values.min()) - 0.15 * span)
 
 
@@ -302,7 +303,7 @@ def parallel_figure(study: Study) -> go.Figure:
     fig = go.Figure(go.Parcoords(
         dimensions=dims,
         line=dict(color=objective, colorscale="Viridis", showscale=True,
-                  reversescale=study.goal == "minimize",
+                  reversescale=Goal.of(study.goal).minimize,
                   colorbar=dict(title=dict(text=esc(study.metric)), x=1.08))))
     _layout(fig, f"parallel coordinates of {len(done)} done trials, coloured by "
                  f"{esc(study.metric)} (brighter is better)", margin=dict(l=80, r=120, t=90, b=30))

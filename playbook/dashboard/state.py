@@ -27,6 +27,7 @@ from playbook.analysis import decisions, diagnostics
 from playbook.analysis.load import Study
 from playbook.dashboard import figures
 from playbook.errors import ConfigError
+from playbook.goal import Goal
 from playbook.study.store import StudyStore, check_trial_id, read_json
 
 STUDY_FILE = "study.json"
@@ -144,7 +145,7 @@ def progress(study: Study) -> list[dict[str, Any]]:
         done = mine[(mine["status"] == "done") & mine["objective"].notna()]
         best = None
         if len(done):
-            order = np.argsort((1 if study.goal == "minimize" else -1)
+            order = np.argsort(Goal.of(study.goal).sign
                                * done["objective"].to_numpy(dtype=float), kind="stable")
             top = done.iloc[order[0]]
             best = {"trial_id": top["trial_id"], "objective": float(top["objective"])}

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from playbook import config as config_lib
 from playbook import designers
-from playbook.study.spec import StudySpec, Trial
+from playbook.study.spec import StudySpec, TrialSpec
 from playbook.study.store import FINISHED, StudyStore, TrialRecord
 
 
@@ -57,7 +57,7 @@ def generate_sequence(store: StudyStore, spec: StudySpec, budget: int) -> None:
         write(store, spec, trial)
 
 
-def write(store: StudyStore, spec: StudySpec, trial: Trial, seed: int | None = None,
+def write(store: StudyStore, spec: StudySpec, trial: TrialSpec, seed: int | None = None,
           repeats: str | None = None, trial_id: str | None = None) -> None:
     """Writes `trial`'s trial.json and config.json (a seed rerun of `repeats` when given)."""
     config = spec.trial_config(trial)

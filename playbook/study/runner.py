@@ -25,7 +25,7 @@ from playbook import external
 from playbook.errors import ConfigError, storage_fault
 from playbook.goal import Goal
 from playbook.study import generate
-from playbook.study.spec import StudySpec, Trial
+from playbook.study.spec import StudySpec, TrialSpec
 from playbook.study.store import StudyStore, TrialRecord, read_json, write_json_atomic
 
 VERSION = 1
@@ -98,7 +98,7 @@ def _check_existing_trials(store: StudyStore, spec: StudySpec) -> None:
         if meta is None or stored is None:
             continue  # written again by this config
         try:
-            trial = Trial(trial_id, int(meta.get("index", -1)), dict(meta["scientific"]),
+            trial = TrialSpec(trial_id, int(meta.get("index", -1)), dict(meta["scientific"]),
                           dict(meta["nuisance"]), tuple(meta.get("point", ())))
             config = spec.trial_config(trial)
             if "seed" in config:
@@ -371,7 +371,7 @@ def rerun(store: StudyStore, spec: StudySpec, top: int, seeds: int) -> list[str]
                     and r.objective is not None]
             done.sort(key=lambda r: goal.loss(r.objective))
             for original in done[:top]:
-                trial = Trial(original.trial_id, original.index, original.scientific,
+                trial = TrialSpec(original.trial_id, original.index, original.scientific,
                               original.nuisance, original.point)
                 for j in range(1, seeds + 1):
                     trial_id = f"{original.trial_id}-seed{j}"

@@ -32,8 +32,8 @@ import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers
 
 from playbook.errors import ConfigError
+from playbook.goal import GOALS, Goal
 
-GOALS = ("minimize", "maximize")
 _ITEM = "state"
 
 log = logging.getLogger(__name__)
@@ -77,10 +77,7 @@ class Checkpoints:
 
     def _score(self, metrics: Mapping[str, Any]) -> float:
         """Higher is better; a missing or non-finite metric ranks last."""
-        value = float(metrics.get(self.metric, math.nan))
-        if math.isnan(value):
-            return -math.inf
-        return -value if self.goal == "minimize" else value
+        return Goal.of(self.goal).score(float(metrics.get(self.metric, math.nan)))
 
     def save(self, step: int, state: Any, metrics: Mapping[str, Any] | None = None) -> bool:
         """Saves `state` at `step`; False (nothing written) unless step > latest_step().

@@ -48,6 +48,7 @@ from ml_collections import ConfigDict
 from playbook import config as config_lib
 from playbook import external
 from playbook.errors import ConfigError, storage_fault
+from playbook.goal import Goal
 from playbook.train import collapse, divergence
 from playbook.train import curves as curves_lib
 from playbook.train import metrics as metrics_lib
@@ -204,7 +205,7 @@ def _collapsed(found: curves_lib.Curves, config: ConfigDict, length: int) -> boo
 
 def _best_step(steps: list[int], values: list[float], goal: str, cutoff: int) -> int | None:
     """The step of the best finite value up to `cutoff`; ties go to the later step."""
-    sign = -1.0 if goal == "minimize" else 1.0
+    sign = -Goal.of(goal).sign
     best, best_step = -math.inf, None
     for step, value in zip(steps, values, strict=True):
         if step <= cutoff and math.isfinite(value) and sign * value >= best:

@@ -66,7 +66,8 @@ from ml_collections import ConfigDict
 from playbook import config as config_lib
 from playbook import external, workloads
 from playbook.data import batching
-from playbook.errors import ConfigError, closest, storage_fault
+from playbook.errors import ConfigError, storage_fault
+from playbook.goal import validation_metric
 from playbook.train import checkpoint_policy, collapse, divergence, optimizers, sharding
 from playbook.train import metrics as metrics_lib
 from playbook.train import result as result_lib
@@ -148,11 +149,7 @@ def prepare(config: ConfigDict) -> Trial:
 
 def _metric_and_goal(config: ConfigDict, workload) -> tuple[str, str]:
     metric = config.get("metric", None) or f"valid/{workload.default_metric}"
-    valid = [f"valid/{name}" for name in workload.metric_goals]
-    if metric not in valid:
-        raise ConfigError(f"metric '{metric}' is not a validation metric of workload "
-                          f"'{workload.name}'{closest(metric, valid)}; valid: {', '.join(valid)}")
-    return metric, workload.metric_goals[metric.split("/", 1)[1]]
+    return metric, validation_metric(metric, workload.metric_goals, workload.name).direction
 
 
 def auto_steps_per_dispatch(model: nn.Module, example: np.ndarray) -> int:

@@ -20,8 +20,7 @@ import optax
 from flax import linen as nn
 from ml_collections import ConfigDict
 
-MINIMIZE = "minimize"
-MAXIMIZE = "maximize"
+from playbook.goal import MAXIMIZE, MINIMIZE  # noqa: F401  (workloads name their goals here)
 
 
 @dataclasses.dataclass(frozen=True)

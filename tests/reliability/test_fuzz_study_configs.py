@@ -36,7 +36,7 @@ from playbook import config as config_lib
 from playbook import search as hp
 from playbook.errors import ConfigError
 from playbook.study import StudySpec, define
-from playbook.study.spec import _context
+from playbook.study.spec_parse import _context
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BASELINE_PATH = str(ROOT / "configs" / "synthetic_mlp.py")
