@@ -1,6 +1,6 @@
 """The expected-validation-performance figure: per scientific value, the expected best
 objective after n trials with its bootstrap band (the curves: evp.py), and a
-note where the ranking changes with n. Drawn with plots.py's figure helpers."""
+note where the ranking changes with n. Drawn with figure_style.py's helpers."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from matplotlib.figure import Figure
 
 from playbook.analysis import evp
 from playbook.analysis import load as load_lib
+from playbook.analysis.figure_style import colors, new_figure
 from playbook.analysis.load import Study
 
 
@@ -17,12 +18,10 @@ def evp_plot(study: Study | str | os.PathLike) -> Figure:
     """Expected best objective after n = 1..budget trials per scientific value (Dodge et
     al. 2019), with 95% bootstrap bands; the title says where the ranking flips and
     whether the bands overlap at the study's budget."""
-    from playbook.analysis import plots
-
     study = load_lib.as_study(study)
-    palette = plots.colors(study)
+    palette = colors(study)
     found = evp.curves(study.trials, study.goal, study.labels, seed=0)
-    fig = plots._figure()
+    fig = new_figure()
     ax = fig.add_subplot()
     for label, c in found.items():
         ax.plot(c.n, c.mean, marker=".", color=palette.get(label), label=label, zorder=3)

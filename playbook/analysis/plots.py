@@ -30,29 +30,15 @@ import matplotlib
 import matplotlib.ticker
 import numpy as np
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from playbook import search as hp
-from playbook.analysis import decisions, diagnostics, ranges
+from playbook.analysis import decisions, diagnostics, evp_plots, ranges, scaling, scaling_plots
 from playbook.analysis import load as load_lib
+from playbook.analysis.figure_style import INFEASIBLE_COLOR, colors, new_figure
 from playbook.analysis.load import Study
 from playbook.goal import Goal
-
-INFEASIBLE_COLOR = "red"
-_COLORS = matplotlib.colormaps["tab10"].colors
-
-
-def _figure(width: float = 6.4, height: float = 4.2) -> Figure:
-    fig = Figure(figsize=(width, height), layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def colors(study: Study) -> dict[str, Any]:
-    """One colour per scientific value, stable across figures."""
-    return {label: _COLORS[i % len(_COLORS)] for i, label in enumerate(study.labels)}
 
 
 def _metric_label(study: Study) -> str:
@@ -74,7 +60,7 @@ def axis_plot(study: Study | str | os.PathLike, key: str,
     trials = load_lib.originals(study.trials)
     trials = trials[trials[key].notna()]
     palette = colors(study)
-    fig = _figure()
+    fig = new_figure()
     ax = fig.add_subplot()
     categories = _categories(branches)
     position = (lambda v: categories.index(v)) if categories else float
@@ -246,7 +232,7 @@ def isolation_plot(study: Study | str | os.PathLike) -> Figure:
     palette = colors(study)
     comparisons = {c.value.label: c for c in decisions.compare_values(study.trials, study.spec)}
     base_label = next((c.baseline.label for c in comparisons.values()), None)
-    fig = _figure(max(4.0, 1.2 * len(study.labels) + 2.5), 4.2)
+    fig = new_figure(max(4.0, 1.2 * len(study.labels) + 2.5), 4.2)
     ax = fig.add_subplot()
     done = load_lib.ranked(study.trials, study.goal)
     rng = np.random.default_rng(0)
@@ -301,7 +287,7 @@ def training_curves(study: Study | str | os.PathLike, top: int = 3) -> Figure:
     a dot marks each trial's best step."""
     study = load_lib.as_study(study)
     palette = colors(study)
-    fig = _figure(11, 4.2)
+    fig = new_figure(11, 4.2)
     ax_train, ax_valid = fig.subplots(1, 2)
     for label, best in load_lib.best_few(study.trials, study.goal, top).items():
         for rank, (_, row) in enumerate(best.iterrows()):
@@ -333,7 +319,7 @@ def all_curves(study: Study | str | os.PathLike) -> Figure:
     """The validation metric of every trial (Playbook: "curves for all trials")."""
     study = load_lib.as_study(study)
     palette = colors(study)
-    fig = _figure()
+    fig = new_figure()
     ax = fig.add_subplot()
     seen = set()
     for _, row in load_lib.originals(study.trials).iterrows():
@@ -375,7 +361,7 @@ def best_step_plot(study: Study | str | os.PathLike) -> Figure:
     done = load_lib.ranked(study.trials, study.goal)
     done = done[done["best_step"].notna() & done["max_train_steps"].notna()
                 & (done["max_train_steps"] > 0)]
-    fig = _figure()
+    fig = new_figure()
     ax = fig.add_subplot()
     ax.axvspan(0, diagnostics.EARLY_BEST, color="tab:orange", alpha=0.12)
     ax.axvspan(diagnostics.LATE_BEST, 1, color="tab:blue", alpha=0.12)
@@ -408,8 +394,6 @@ def best_step_plot(study: Study | str | os.PathLike) -> Figure:
 
 def figures(study: Study | str | os.PathLike) -> dict[str, Figure]:
     """Every figure of the study, by a file-safe name."""
-    from playbook.analysis import evp_plots  # it draws with this module
-
     study = load_lib.as_study(study)
     out = {f"axis_{slug(key)}": fig for key, fig in axis_plots(study).items()}
     out["isolation"] = isolation_plot(study)
@@ -424,8 +408,6 @@ def figures(study: Study | str | os.PathLike) -> dict[str, Figure]:
 def scaling_figures(study: Study, key: str = "batch_size") -> dict[str, Figure]:
     """For a study whose only scientific key is `key`: steps to result (to the goal every
     value reached, `scaling.common_target`) and the best learning rates (scaling_plots)."""
-    from playbook.analysis import scaling, scaling_plots  # they draw with this module
-
     target = scaling.common_target(study) if study.scientific_keys == [key] else None
     if target is None:
         return {}

@@ -19,7 +19,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from playbook.analysis import scaling
-from playbook.analysis.plots import INFEASIBLE_COLOR, _figure
+from playbook.analysis.figure_style import INFEASIBLE_COLOR, new_figure
 from playbook.goal import Goal
 
 REGIME_COLORS = {scaling.PERFECT: "tab:green", scaling.DIMINISHING: "tab:orange",
@@ -32,7 +32,7 @@ def steps_to_result_plot(table: pd.DataFrame, key: str = "batch_size",
     """Steps to result vs `key` (log-log). `trial_steps` (columns `key`, steps), when
     given, draws every trial's own first step at the goal faintly behind."""
     regimes = regimes or scaling.classify_regimes(table[key], table["steps"])
-    fig = _figure()
+    fig = new_figure()
     ax = fig.add_subplot()
     reached = table[table["reached"]].sort_values(key)
     if trial_steps is not None and len(trial_steps):
@@ -73,7 +73,7 @@ def learning_rate_plot(table: pd.DataFrame, key: str = "batch_size",
     """The fastest trial's (effective) learning rate per `key`, with the linear and
     square-root rules drawn from the smallest reached value."""
     reached = table[table["reached"]].sort_values(key)
-    fig = _figure()
+    fig = new_figure()
     ax = fig.add_subplot()
     effective = momentum_key in reached
     if len(reached):
@@ -102,7 +102,7 @@ def learning_rate_plot(table: pd.DataFrame, key: str = "batch_size",
 
 def budget_plot(table: pd.DataFrame, key: str = "batch_size") -> Figure:
     """Best metric per `key` under the step budget and under the epoch budget."""
-    fig = _figure()
+    fig = new_figure()
     ax = fig.add_subplot()
     attrs = table.attrs
     steps = int(table["step_budget"].max()) if len(table) else 0
