@@ -6,7 +6,7 @@ import pytest
 from test_analysis_load import smooth_curve, write_study, write_trial
 
 from playbook import search as hp
-from playbook.analysis import curve_shapes, diagnose, diagnostics
+from playbook.analysis import curve_shapes, diagnose, space_findings
 from playbook.analysis.load import Study
 
 RNG = np.random.default_rng(0)
@@ -121,7 +121,7 @@ def test_a_rising_training_loss_is_flagged_and_a_falling_noisy_one_is_not():
     (hp.choice(["relu", "gelu", "silu"]), "relu", None),
 ])
 def test_edge_side_uses_the_specs_own_scale(spec, value, side):
-    assert diagnostics.edge_side(spec, value) == side
+    assert space_findings.edge_side(spec, value) == side
 
 
 def _lr_study(tmp_path, adamw_lrs, objectives, nesterov_lr=0.09, budget=10):
@@ -175,7 +175,7 @@ def test_conditional_dimensions_count_only_where_active(tmp_path):
     root = write_study(tmp_path / "s", nuisance=nuisance, budget=12)
     (finding,) = by_code(diagnose(root), "too_few_trials")
     assert finding.numbers["labels"] == ["optimizer=nesterov"] and finding.numbers["needed"] == 25
-    assert diagnostics.trials_needed(1) == 1 and diagnostics.trials_needed(4) == 50
+    assert space_findings.trials_needed(1) == 1 and space_findings.trials_needed(4) == 50
 
 
 # -- infeasible trials -----------------------------------------------------------------

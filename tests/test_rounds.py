@@ -20,7 +20,7 @@ from test_analysis_load import write_study, write_trial
 
 from playbook import cli
 from playbook import search as hp
-from playbook.analysis import diagnostics, draft, history, rounds
+from playbook.analysis import diagnostics, draft, history, rounds, space_findings
 from playbook.analysis import load as load_lib
 from playbook.study import source
 from playbook.study.spec import StudySpec
@@ -166,7 +166,7 @@ def test_the_budget_rises_with_the_nuisance_dimensions_left(tmp_path):
     rows = [({"learning_rate": lr, "weight_decay": 1e-4, "b1": 0.9}, 0.3 + 0.01 * i)
             for i, lr in enumerate(_grid(5, 2e-4, 5e-4))]
     drafted = _draft(_study(tmp_path / "s", nuisance, rows, budget=5))
-    assert drafted.budget == diagnostics.trials_needed(3) == 25
+    assert drafted.budget == space_findings.trials_needed(3) == 25
     (change,) = _changes(drafted, "budget")
     assert change.change == "5 -> 25" and change.finding == "too_few_trials"
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from playbook import config as config_lib
 from playbook import search as hp
-from playbook.analysis import diagnostics, ranges
+from playbook.analysis import diagnostics, ranges, space_findings
 from playbook.analysis import importance as importance_lib
 from playbook.analysis import load as load_lib
 from playbook.analysis.finding import Finding
@@ -64,8 +64,7 @@ class Rules:
         self.study, self.nuisance, self.fixed = study, nuisance, fixed
         self.findings = findings
         self.changes: list[Change] = []
-        self.context = {k: config_lib.get(study.spec.baseline, k)
-                        for k in config_lib.flat_keys(study.spec.baseline)}
+        self.context = study.spec.context()
         self.touched: set[str] = set()
         self.edges: set[str] = set()  # flat keys whose boundary findings were not followed
         self.stabilised = False
@@ -89,7 +88,7 @@ class Rules:
         scientific = self.label_values().get(label)
         if scientific is None:
             return None
-        return diagnostics.resolve(self.nuisance[key], {**self.context, **scientific})
+        return space_findings.resolve(self.nuisance[key], {**self.context, **scientific})
 
     def replace(self, key: str, old: hp.Spec, new: hp.Spec) -> None:
         spec = self.nuisance[key]
@@ -337,7 +336,7 @@ class Rules:
 
     def budget(self) -> int:
         spec = dataclasses.replace(self.study.spec, nuisance=self.nuisance)
-        short = diagnostics.budget(spec)
+        short = space_findings.budget(spec)
         if not short:
             return spec.budget
         need = max(f.numbers["needed"] for f in short)

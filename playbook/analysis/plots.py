@@ -15,7 +15,7 @@
 
 Figures are built on the Agg canvas without pyplot, so nothing global changes
 and a report can draw hundreds of them. This module decides nothing: the
-boundary warnings come from `diagnostics.boundary_hits`.
+boundary warnings come from `space_findings.boundary_hits`.
 """
 
 from __future__ import annotations
@@ -34,7 +34,15 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from playbook import search as hp
-from playbook.analysis import decisions, diagnostics, evp_plots, ranges, scaling, scaling_plots
+from playbook.analysis import (
+    decisions,
+    diagnostics,
+    evp_plots,
+    ranges,
+    scaling,
+    scaling_plots,
+    space_findings,
+)
 from playbook.analysis import load as load_lib
 from playbook.analysis.figure_style import INFEASIBLE_COLOR, colors, new_figure
 from playbook.analysis.load import Study
@@ -49,7 +57,7 @@ def _metric_label(study: Study) -> str:
 
 
 def axis_plot(study: Study | str | os.PathLike, key: str,
-              margin: float = diagnostics.EDGE_MARGIN) -> Figure:
+              margin: float = space_findings.EDGE_MARGIN) -> Figure:
     """Objective vs the nuisance hyperparameter `key`, one colour per scientific value."""
     study = load_lib.as_study(study)
     if key not in study.spec.nuisance:
@@ -86,8 +94,8 @@ def axis_plot(study: Study | str | os.PathLike, key: str,
     else:
         _draw_bounds(ax, spec, study, palette)
         _set_scale(ax, branches)
-    hits = diagnostics.boundary_hits(study.trials, study.spec.nuisance, study.goal, key,
-                                     diagnostics._baseline_context(study), margin)
+    hits = space_findings.boundary_hits(study.trials, study.spec.nuisance, study.goal, key,
+                                     study.spec.context(), margin)
     title = key
     at_limit = [h for h in hits if ranges.propose(key, h["spec"], h["side"]).at_limit]
     hits = [h for h in hits if h not in at_limit]
@@ -142,7 +150,7 @@ def searched_ranges(spec: hp.Spec | hp.Branches, study: Study, palette: dict[str
 def _draw_bounds(ax, spec: hp.Spec | hp.Branches, study: Study, palette: dict[str, Any]) -> None:
     """Vertical lines at each range's bounds: per branch, in its scientific value's colour."""
     for name, branch, color in searched_ranges(spec, study, palette):
-        low, high = diagnostics._bounds(branch)
+        low, high = space_findings.bounds(branch)
         for bound in (low, high):
             ax.axvline(bound, color=color, linestyle="--", linewidth=1, alpha=0.7, zorder=1)
         if isinstance(spec, hp.Branches):
@@ -166,8 +174,8 @@ def _set_scale(ax, branches: list[hp.Spec]) -> None:
         low, high = values[0], values[-1]
     else:
         scale = scales.pop() if len(scales) == 1 else "linear"
-        low = float(min(diagnostics._bounds(b)[0] for b in branches))
-        high = float(max(diagnostics._bounds(b)[1] for b in branches))
+        low = float(min(space_findings.bounds(b)[0] for b in branches))
+        high = float(max(space_findings.bounds(b)[1] for b in branches))
         values = None
     forward, inverse = _SCALES[scale]
     if scale == "log":

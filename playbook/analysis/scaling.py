@@ -34,8 +34,8 @@ import numpy as np
 import pandas as pd
 
 from playbook import config as config_lib
-from playbook.analysis import diagnostics
 from playbook.analysis import load as load_lib
+from playbook.analysis import space_findings
 from playbook.analysis.load import Study
 from playbook.errors import ConfigError, closest
 from playbook.goal import Goal, check
@@ -395,9 +395,9 @@ def max_train_steps_from_sweep(study: Study | str | os.PathLike, target: float,
     trial_id = str(first.idxmin())
     row = done[done["trial_id"] == trial_id].iloc[0]
     lr = float(row[lr_key])
-    context = {**diagnostics._baseline_context(study), **row.to_dict()}
-    spec = diagnostics.resolve(study.spec.nuisance[lr_key], context)
-    edge = diagnostics.edge_side(spec, lr) if spec is not None else None
+    context = study.spec.context(row.to_dict())
+    spec = space_findings.resolve(study.spec.nuisance[lr_key], context)
+    edge = space_findings.edge_side(spec, lr) if spec is not None else None
     if edge is not None:
         warnings.insert(0, f"the fastest trial's learning rate {lr:.4g} is at the "
                            f"{'lower' if edge == 'low' else 'upper'} edge of the swept range: "

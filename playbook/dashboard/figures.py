@@ -29,7 +29,7 @@ import plotly.graph_objects as go
 import plotly.io
 
 from playbook import search as hp
-from playbook.analysis import decisions, diagnostics, plots
+from playbook.analysis import decisions, plots, space_findings
 from playbook.analysis import load as load_lib
 from playbook.analysis.load import Study
 from playbook.dashboard import importance as importance_lib
@@ -133,8 +133,8 @@ def axis_figure(study: Study, key: str) -> go.Figure:
                          categoryarray=[esc(c) for c in categories])
     else:
         _bounds(fig, spec, branches, scale, study, palette)
-    hits = diagnostics.boundary_hits(study.trials, study.spec.nuisance, study.goal, key,
-                                     diagnostics._baseline_context(study))
+    hits = space_findings.boundary_hits(study.trials, study.spec.nuisance, study.goal, key,
+                                     study.spec.context())
     title = esc(key)
     if hits:
         sides = sorted({"lower" if h["side"] == "low" else "upper" for h in hits})
@@ -163,7 +163,7 @@ def _bounds(fig: go.Figure, spec, branches, scale: str, study: Study,
             palette: dict[str, str]) -> None:
     """Dashed vertical lines at each range's bounds, per branch in its value's colour."""
     for _, branch, color in plots.searched_ranges(spec, study, palette):
-        for bound in diagnostics._bounds(branch):
+        for bound in space_findings.bounds(branch):
             fig.add_vline(x=_x(float(bound), scale), line=dict(color=color, dash="dash", width=1))
     if scale == "log":
         fig.update_xaxes(type="log")

@@ -31,7 +31,6 @@ from playbook.errors import ConfigError, closest
 from playbook.study.spec_parse import (
     _check_key,
     _check_role_key,
-    _context,
     _flatten,
     _load_baseline,
     _parse_budget,
@@ -176,12 +175,19 @@ class StudySpec:
         for offset, point in enumerate(points):
             index = start_index + offset
             for s, scientific in enumerate(combos):
-                context = _context(self.baseline, scientific)
-                nuisance = hp.assign(dims, point, context)
+                nuisance = hp.assign(dims, point, self.context(scientific))
                 trials.append(TrialSpec(trial_id=f"{index * len(combos) + s:04d}", index=index,
                                     scientific=scientific, nuisance=nuisance,
                                     point=tuple(float(u) for u in point)))
         return trials
+
+    def context(self, values: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The values a nuisance condition can refer to: every leaf of the baseline by its
+        dotted key, overridden by `values` (scientific values, or a trial's row)."""
+        context = {key: config_lib.get(self.baseline, key)
+                   for key in config_lib.flat_keys(self.baseline)}
+        context.update(values or {})
+        return context
 
     def new_designer(self) -> designers.Designer:
         return designers.create(self.designer, len(self.dimensions), self.seed)

@@ -317,10 +317,3 @@ def _with_keys(config: ConfigDict, values: Mapping[str, Any]) -> ConfigDict:
         for key, value in values.items():
             out[key] = value
     return out
-
-
-def _context(baseline: ConfigDict, scientific: Mapping[str, Any]) -> dict[str, Any]:
-    """Values conditions can refer to: the baseline's leaves, overridden by scientific values."""
-    context = {key: config_lib.get(baseline, key) for key in config_lib.flat_keys(baseline)}
-    context.update(scientific)
-    return context

@@ -36,7 +36,6 @@ from playbook import config as config_lib
 from playbook import search as hp
 from playbook.errors import ConfigError
 from playbook.study import StudySpec, define
-from playbook.study.spec_parse import _context
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BASELINE_PATH = str(ROOT / "configs" / "synthetic_mlp.py")
@@ -439,7 +438,7 @@ def _check_accepted(spec: StudySpec) -> None:
     for trial in trials:
         for key, value in trial.scientific.items():
             assert repr(value) in map(repr, declared[key])
-        known = {**_context(spec.baseline, trial.scientific), **trial.nuisance}
+        known = {**spec.context(trial.scientific), **trial.nuisance}
         for key, value in trial.nuisance.items():
             resolved = hp.Dimension(key, spec.nuisance[key]).resolve(known)
             assert resolved is not None and _in_spec(resolved, value), (key, value, resolved)
