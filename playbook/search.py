@@ -3,7 +3,8 @@
 A spec maps a coordinate of the unit interval to a value (`from_unit`) and back
 (`to_unit`), so designers work in the unit cube and never see scales. Specs are
 small frozen dataclasses that serialise to plain dicts (`to_dict`/`from_dict`),
-which is how `study.json` stores a search space. This module knows nothing of
+which is how `study.json` stores a search space. The values a key can take at all
+are in limits.py (`check_limits` holds a range to them). This module knows nothing of
 configs or studies; `playbook.study.spec` checks specs against a baseline.
 
 Scales (Playbook, "Choosing the search space"):
@@ -20,60 +21,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from playbook.errors import ConfigError, closest
+from playbook.limits import NATURAL_LIMITS as NATURAL_LIMITS
+from playbook.limits import Limits as Limits
+from playbook.limits import natural_limits
 
 SCALES = ("linear", "log", "reverse_log")
-
-
-@dataclasses.dataclass(frozen=True)
-class Limits:
-    """The values a hyperparameter can take at all: [low, high], an end excluded when
-    open (momentum in [0, 1), learning rate > 0). None: unbounded on that side."""
-
-    low: float | None = None
-    high: float | None = None
-    low_open: bool = False
-    high_open: bool = False
-
-    def contains(self, value: float) -> bool:
-        if self.low is not None and (value < self.low or (self.low_open and value == self.low)):
-            return False
-        return not (self.high is not None
-                    and (value > self.high or (self.high_open and value == self.high)))
-
-    def describe(self) -> str:
-        left = "-inf" if self.low is None else f"{self.low:g}"
-        right = "inf" if self.high is None else f"{self.high:g}"
-        return (f"{'(' if self.low_open or self.low is None else '['}{left}, {right}"
-                f"{')' if self.high_open or self.high is None else ']'}")
-
-
-# Natural limits by the last component of a config key ('model.dropout' -> 'dropout').
-# A search range must stay inside them; a best trial at one of them is at an optimum
-# that no wider range can move (diagnostics.boundaries).
-NATURAL_LIMITS = {
-    "learning_rate": Limits(0.0, None, low_open=True),
-    "momentum": Limits(0.0, 1.0, high_open=True),
-    "b1": Limits(0.0, 1.0, high_open=True),
-    "b2": Limits(0.0, 1.0, high_open=True),
-    "eps": Limits(0.0, None),
-    "weight_decay": Limits(0.0, None),
-    "dropout": Limits(0.0, 1.0, high_open=True),
-    "label_smoothing": Limits(0.0, 1.0, high_open=True),
-    "grad_clip_norm": Limits(0.0, None),
-    "warmup_fraction": Limits(0.0, 1.0),
-    "lr_end_factor": Limits(0.0, 1.0),
-    "warmup_steps": Limits(0.0, None),
-    "batch_size": Limits(1.0, None),
-    "width": Limits(1.0, None),
-    "depth": Limits(1.0, None),
-    "num_heads": Limits(1.0, None),
-    "mlp_dim": Limits(1.0, None),
-}
-
-
-def natural_limits(key: str) -> Limits | None:
-    """The natural limits of config key `key`, if it has known ones."""
-    return NATURAL_LIMITS.get(key.rsplit(".", 1)[-1])
 
 
 def check_limits(key: str, spec: Spec) -> None:

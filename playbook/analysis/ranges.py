@@ -3,7 +3,7 @@ best trials sit at an edge, or the statement that the edge is a natural limit.
 
 Playbook ("Check the search space boundaries"): best trials near an edge mean
 the optimum may lie outside the range, so expand it in that direction. Not past
-a natural limit (search.NATURAL_LIMITS): momentum cannot go below 0, so best
+a natural limit (limits.NATURAL_LIMITS): momentum cannot go below 0, so best
 trials at momentum 0 say plain SGD is as good, not "search below 0". The
 proposed range widens by one step of the spec's own scale (one decade of x on
 a log scale, of 1 - x on a reverse_log scale, half the width on a linear one),
