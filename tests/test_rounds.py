@@ -64,12 +64,12 @@ def test_best_trials_at_the_upper_edge_expand_the_range_one_decade(tmp_path):
     rows = [({"learning_rate": lr, "weight_decay": wd}, 0.5 - 0.1 * np.log10(lr / 1e-4))
             for lr, wd in zip(lrs, wds)]
     drafted = _draft(_study(tmp_path / "s", LOG_LR, rows))
-    assert drafted.nuisance["learning_rate"] == hp.log(1e-4, 1e-2)  # one decade above 1e-3
+    assert drafted.spec.nuisance["learning_rate"] == hp.log(1e-4, 1e-2)  # one decade above 1e-3
     (change,) = _changes(drafted, "learning_rate")
     assert change.finding == "boundary" and "log [0.0001, 0.001] -> log [0.0001, 0.01]" in \
         change.change
-    assert drafted.designer == "halton"  # a boundary finding is left: still exploring
-    assert drafted.seed == 1  # new points: weight_decay's range stays, its values do not
+    assert drafted.spec.designer == "halton"  # a boundary finding is left: still exploring
+    assert drafted.spec.seed == 1  # new points: weight_decay's range stays, its values do not
 
 
 def test_best_momentum_at_zero_keeps_the_range_at_its_natural_limit(tmp_path):
@@ -92,7 +92,7 @@ def test_best_momentum_at_zero_keeps_the_range_at_its_natural_limit(tmp_path):
         with open(meta_path, "w") as f:
             json.dump(meta, f)
     drafted = _draft(root)
-    assert drafted.nuisance["momentum"] == hp.reverse_log(0.0, 0.99)
+    assert drafted.spec.nuisance["momentum"] == hp.reverse_log(0.0, 0.99)
     (kept,) = _changes(drafted, "momentum")
     assert kept.kept and "natural limit" in kept.reason and "0" in kept.reason
 
@@ -113,18 +113,18 @@ def test_an_outer_part_that_only_diverged_is_narrowed_to_the_stable_region(tmp_p
     nuisance = {**LOG_LR, "learning_rate": {"kind": "float", "low": 1e-4, "high": 1e-1,
                                             "scale": "log"}}
     drafted = _draft(_study(tmp_path / "s", nuisance, _unstable_rows(2e-3, 0.3)))
-    assert drafted.nuisance["learning_rate"] == hp.log(1e-4, 1.5e-2)  # the first diverged lr
+    assert drafted.spec.nuisance["learning_rate"] == hp.log(1e-4, 1.5e-2)  # the first diverged lr
     (change,) = _changes(drafted, "learning_rate")
     assert change.finding == "divergence_threshold" and "0.015" in change.reason
-    assert "warmup_fraction" not in drafted.fixed
+    assert "warmup_fraction" not in drafted.spec.fixed
 
 
 def test_a_best_trial_at_the_edge_of_stability_gets_warmup_and_keeps_its_range(tmp_path):
     nuisance = {**LOG_LR, "learning_rate": {"kind": "float", "low": 1e-4, "high": 1e-1,
                                             "scale": "log"}}
     drafted = _draft(_study(tmp_path / "s", nuisance, _unstable_rows(8e-3, 0.2)))
-    assert drafted.nuisance["learning_rate"] == hp.log(1e-4, 1e-1)
-    assert drafted.fixed["warmup_fraction"] == draft.WARMUP_FRACTION
+    assert drafted.spec.nuisance["learning_rate"] == hp.log(1e-4, 1e-1)
+    assert drafted.spec.fixed["warmup_fraction"] == draft.WARMUP_FRACTION
     (change,) = _changes(drafted, "warmup_fraction")
     assert "last stable" in change.reason and "warmup" in change.reason
 
@@ -138,9 +138,9 @@ def test_a_second_stabilisation_clips_at_the_best_trials_gradient_norm(tmp_path)
         for step, norm in enumerate(np.linspace(1.0, 10.0, 10)):
             f.write(json.dumps({"step": 300 + step, "train/grad_norm": float(norm)}) + "\n")
     drafted = _draft(root)
-    assert drafted.fixed["grad_clip_norm"] == pytest.approx(np.percentile(
+    assert drafted.spec.fixed["grad_clip_norm"] == pytest.approx(np.percentile(
         np.linspace(1.0, 10.0, 10), 90), rel=1e-2)
-    assert "warmup_fraction" not in drafted.fixed
+    assert "warmup_fraction" not in drafted.spec.fixed
 
 
 def test_a_key_that_does_not_matter_is_fixed_and_the_budget_follows(tmp_path):
@@ -150,14 +150,14 @@ def test_a_key_that_does_not_matter_is_fixed_and_the_budget_follows(tmp_path):
     rows = [({"learning_rate": lr, "weight_decay": wd},
              0.2 + 2.0 * np.log10(lr / 3.2e-4) ** 2) for lr, wd in zip(lrs, wds)]
     drafted = _draft(_study(tmp_path / "s", LOG_LR, rows, budget=4))
-    assert "weight_decay" not in drafted.nuisance
+    assert "weight_decay" not in drafted.spec.nuisance
     best = min(rows, key=lambda r: r[1])[0]["weight_decay"]
-    assert drafted.fixed["weight_decay"] == pytest.approx(best, rel=1e-3)
+    assert drafted.spec.fixed["weight_decay"] == pytest.approx(best, rel=1e-3)
     (fixed,) = _changes(drafted, "weight_decay")
     assert fixed.finding == "importance" and "importance" in fixed.reason
-    assert "learning_rate" in drafted.nuisance
+    assert "learning_rate" in drafted.spec.nuisance
     # Four trials for two keys is too few; for the one key left, four are enough.
-    assert drafted.budget == 4 and not _changes(drafted, "budget")
+    assert drafted.spec.budget == 4 and not _changes(drafted, "budget")
 
 
 def test_the_budget_rises_with_the_nuisance_dimensions_left(tmp_path):
@@ -166,7 +166,7 @@ def test_the_budget_rises_with_the_nuisance_dimensions_left(tmp_path):
     rows = [({"learning_rate": lr, "weight_decay": 1e-4, "b1": 0.9}, 0.3 + 0.01 * i)
             for i, lr in enumerate(_grid(5, 2e-4, 5e-4))]
     drafted = _draft(_study(tmp_path / "s", nuisance, rows, budget=5))
-    assert drafted.budget == space_findings.trials_needed(3) == 25
+    assert drafted.spec.budget == space_findings.trials_needed(3) == 25
     (change,) = _changes(drafted, "budget")
     assert change.change == "5 -> 25" and change.finding == "too_few_trials"
 
@@ -177,9 +177,9 @@ def test_early_best_checkpoints_shorten_training_and_scale_evaluation(tmp_path):
     root = _study(tmp_path / "s", LOG_LR, rows, max_steps=2000, best_step=100,
                   baseline={"max_train_steps": 2000, "eval_every_steps": 100})
     drafted = _draft(root)
-    assert drafted.fixed["max_train_steps"] == 250  # 100 / 0.4, a round number
-    assert drafted.fixed["eval_every_steps"] == 12  # 20 evaluations per run, as before
-    assert drafted.designer == "bayesopt"  # no boundary or instability finding left
+    assert drafted.spec.fixed["max_train_steps"] == 250  # 100 / 0.4, a round number
+    assert drafted.spec.fixed["eval_every_steps"] == 12  # 20 evaluations per run, as before
+    assert drafted.spec.designer == "bayesopt"  # no boundary or instability finding left
 
 
 def test_next_steps_are_round_numbers():
@@ -378,8 +378,8 @@ def test_a_flat_key_stays_searched_while_another_range_is_still_moving(tmp_path)
     rows = [({"learning_rate": lr, "weight_decay": wd}, 0.5 - 0.2 * np.log10(lr / 1e-4))
             for lr, wd in zip(lrs, wds)]
     drafted = _draft(_study(tmp_path / "s", LOG_LR, rows))
-    assert drafted.nuisance["learning_rate"] == hp.log(1e-4, 1e-2)
-    assert "weight_decay" in drafted.nuisance and "weight_decay" not in drafted.fixed
+    assert drafted.spec.nuisance["learning_rate"] == hp.log(1e-4, 1e-2)
+    assert "weight_decay" in drafted.spec.nuisance and "weight_decay" not in drafted.spec.fixed
 
 
 def test_late_best_checkpoints_lengthen_training(tmp_path):
@@ -388,7 +388,7 @@ def test_late_best_checkpoints_lengthen_training(tmp_path):
     root = _study(tmp_path / "s", LOG_LR, rows, max_steps=200, best_step=200,
                   baseline={"max_train_steps": 200, "eval_every_steps": 20})
     drafted = _draft(root)
-    assert drafted.fixed["max_train_steps"] == 500  # 2 x 200, rounded up to 5 x 100
-    assert drafted.fixed["eval_every_steps"] == 50
+    assert drafted.spec.fixed["max_train_steps"] == 500  # 2 x 200, rounded up to 5 x 100
+    assert drafted.spec.fixed["eval_every_steps"] == 50
     (change,) = _changes(drafted, "max_train_steps")
     assert change.finding == "best_step_late" and "100%" in change.reason

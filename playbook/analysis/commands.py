@@ -70,9 +70,9 @@ def next_round(study_dir: str | os.PathLike, out: str | None = None,
           "budget and training length stay")
     for change in drafted.changes:
         print(f"  {'=' if change.kept else '*'} {change.line()}")
-    print(f"  designer {drafted.designer}, budget {drafted.budget} per scientific value")
+    print(f"  designer {drafted.spec.designer}, budget {drafted.spec.budget} per scientific value")
     print(f"  run it: playbook study --config {shlex.quote(os.path.relpath(written.config))} "
-          f"--workdir {shlex.quote(os.path.join('runs', drafted.name))}")
+          f"--workdir {shlex.quote(os.path.join('runs', drafted.spec.name))}")
     return 0
 
 

@@ -34,7 +34,6 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from playbook import search as hp
 from playbook.analysis import load as load_lib
 from playbook.analysis.draft_rules import (  # noqa: F401 - re-exported for callers
     CLIP_PERCENTILE,
@@ -50,22 +49,16 @@ from playbook.analysis.draft_rules import (  # noqa: F401 - re-exported for call
 from playbook.analysis.finding import Finding
 from playbook.analysis.load import Study
 from playbook.errors import ConfigError
+from playbook.study.spec import StudySpec
 
 
 @dataclasses.dataclass(frozen=True)
 class Draft:
-    """The next round's study, field by field, with the changes that made it."""
+    """The next round's study: this study's spec with the drafted fields changed (name,
+    nuisance, fixed, budget, designer, seed; its baseline stays this study's, which the
+    next config names again), the round's number and the changes that made it."""
 
-    name: str
-    description: str
-    scientific: tuple[tuple[str, tuple[Any, ...]], ...]
-    nuisance: dict[str, hp.Spec | hp.Branches]
-    fixed: dict[str, Any]
-    budget: int
-    designer: str
-    metric: str
-    goal: str
-    seed: int
+    spec: StudySpec
     round: int
     changes: tuple[Change, ...]
 
@@ -104,10 +97,11 @@ def draft(study: Study, findings: Sequence[Finding]) -> Draft:
     designer = state.designer(findings)
     number = int(spec.previous.get("round", 1)) + 1 if spec.previous else 2
     seed = state.seed()
-    return Draft(name=_next_name(spec.name, number), description=spec.description,
-                 scientific=spec.scientific, nuisance=state.nuisance, fixed=state.fixed,
-                 budget=budget, designer=designer, metric=spec.metric, goal=spec.goal,
-                 seed=seed, round=number, changes=tuple(state.changes))
+    return Draft(spec=dataclasses.replace(spec, name=_next_name(spec.name, number),
+                                          nuisance=state.nuisance, fixed=state.fixed,
+                                          budget=budget, designer=designer, seed=seed,
+                                          previous={}),
+                 round=number, changes=tuple(state.changes))
 
 
 def _next_name(name: str, number: int) -> str:

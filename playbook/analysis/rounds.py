@@ -100,12 +100,13 @@ def config_text(study: Study, drafted: draft_lib.Draft, out: str, baseline: str,
     where = os.path.dirname(os.path.abspath(out))
     previous = draft_lib.previous_record(study, drafted, os.path.relpath(study.root, where),
                                          decision)
-    fields = {"name": drafted.name, "description": drafted.description,
+    spec = drafted.spec
+    fields = {"name": spec.name, "description": spec.description,
               "baseline": os.path.relpath(baseline, where),
-              "scientific": {k: list(v) for k, v in drafted.scientific},
-              "nuisance": drafted.nuisance, "fixed": drafted.fixed,
-              "budget": drafted.budget, "designer": drafted.designer,
-              "metric": drafted.metric, "goal": drafted.goal, "seed": drafted.seed,
+              "scientific": {k: list(v) for k, v in spec.scientific},
+              "nuisance": spec.nuisance, "fixed": spec.fixed,
+              "budget": spec.budget, "designer": spec.designer,
+              "metric": spec.metric, "goal": spec.goal, "seed": spec.seed,
               "previous": previous}
     notes: dict[str, dict[str, list[str]]] = {"field": {}}
     for change in drafted.changes:
@@ -129,7 +130,7 @@ def _docstring(study: Study, drafted: draft_lib.Draft, out: str) -> str:
     return (f"Round {drafted.round}, drafted by `playbook next` from study '{study.spec.name}'\n"
             f"in {os.path.relpath(study.root, where)}: {changed} change(s), each with the "
             f"finding behind it\nin a comment above it. Run it with\n\n"
-            f"    playbook study --config {os.path.relpath(out)} --workdir runs/{drafted.name}")
+            f"    playbook study --config {os.path.relpath(out)} --workdir runs/{drafted.spec.name}")
 
 
 # -- the chain of rounds ---------------------------------------------------------------
