@@ -1,7 +1,8 @@
 """The playbook's checks of a study, as findings: what was seen and what to do.
 
 Each check is a pure function of the trials table or the search space (the
-shape of one curve is judged in curve_shapes.py), so it can be tested on
+shape of one curve is judged in curve_shapes.py; the search space's boundaries
+and budget in space_findings.py; instability in stability.py), so it can be tested on
 constructed data with a known answer; `diagnose` loads a study and runs them
 all. The rules and their advice come from the Deep Learning Tuning Playbook,
 sections "Analyzing the results" (boundaries, infeasible trials, training
@@ -155,7 +156,7 @@ def divergence_threshold(trials: pd.DataFrame, key: str, spec: hp.Spec | hp.Bran
                 not math.isnan(r["objective"])]
         if len(diverged) < 2 or not done:
             continue
-        best = min(done, key=lambda p: Goal.of(goal).sign * p[1]["objective"])
+        best = min(done, key=lambda p: Goal.of(goal).loss(p[1]["objective"]))
         for side in ("high", "low"):
             flip = 1.0 if side == "high" else -1.0
             first_bad = min(diverged, key=lambda p: flip * p[0])

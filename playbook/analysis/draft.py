@@ -16,7 +16,7 @@ from what the last one showed. The rules, in the order they are applied:
   at its best trial's value, freeing budget for the others, once no other key's
   range is still moving; a boundary finding on it is then not followed (on a
   flat axis the best trials sit anywhere, edges included);
-- the budget follows the number of nuisance dimensions (diagnostics.budget);
+- the budget follows the number of nuisance dimensions (space_findings.budget);
 - the designer is `bayesopt` (exploitation) once no boundary or instability
   finding is left, `halton` (exploration) before;
 - max_train_steps follows the best-step findings (never tuned in a study);

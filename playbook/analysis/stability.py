@@ -92,7 +92,7 @@ def _threshold(label: str, points: list, goal: str) -> Finding | None:
     threshold, last_stable, name = top[-1][0], stable[0][0], top[-1][2]
     if threshold <= last_stable:  # ties: a trial at the threshold trained
         return None
-    best = min(stable, key=lambda p: Goal.of(goal).sign * p[1]["objective"])
+    best = min(stable, key=lambda p: Goal.of(goal).loss(p[1]["objective"]))
     ratio = threshold / best[0]
     # "Just below": the best trial is the highest that trained, or close under the threshold.
     just_below = best[1]["trial_id"] == stable[0][1]["trial_id"] or ratio <= JUST_BELOW

@@ -67,7 +67,7 @@ from playbook import config as config_lib
 from playbook import external, workloads
 from playbook.data import batching
 from playbook.errors import ConfigError, storage_fault
-from playbook.goal import validation_metric
+from playbook.goal import Goal, validation_metric
 from playbook.train import checkpoint_policy, collapse, divergence, optimizers, sharding
 from playbook.train import metrics as metrics_lib
 from playbook.train import result as result_lib
@@ -649,10 +649,7 @@ class _Run:
 
 def _score(valid: Mapping[str, float], trial: Trial) -> float:
     """Higher is better; a missing or NaN metric ranks last (as in Checkpoints)."""
-    value = float(valid.get(trial.metric, math.nan))
-    if math.isnan(value):
-        return -math.inf
-    return -value if trial.goal == workloads.MINIMIZE else value
+    return Goal.of(trial.goal).score(float(valid.get(trial.metric, math.nan)))
 
 
 def objective_tag(metric: str) -> str:
