@@ -8,7 +8,8 @@ goal. Every baseline key not named is **fixed** (Playbook, "Identifying
 scientific, nuisance, and fixed hyperparameters").
 
 `StudySpec.from_config` checks everything a user can get wrong in a config and
-raises a one-line `ConfigError` naming the key and what would be valid.
+raises a one-line `ConfigError` naming the key and what would be valid (each
+field's parser: spec_parse.py; the checks across fields: here).
 `StudySpec.trials` turns designer points into trials. A baseline naming its
 own `trainer` (`playbook.external`) is checked by importing that function; its
 metric is any name the trainer logs. This module does no I/O beyond loading the
@@ -29,27 +30,27 @@ from playbook import designers, external
 from playbook import search as hp
 from playbook.errors import ConfigError, closest
 from playbook.study.spec_parse import (
-    _check_key,
-    _check_role_key,
-    _flatten,
-    _load_baseline,
-    _parse_budget,
-    _parse_nuisance,
-    _parse_previous,
-    _parse_scientific,
-    _parse_seed,
-    _parse_str,
-    _resolve_metric,
-    _resolve_trainer_metric,
-    _stem,
-    _with_keys,
+    check_key,
+    check_role_key,
+    flatten,
+    load_baseline,
+    parse_budget,
+    parse_nuisance,
+    parse_previous,
+    parse_scientific,
+    parse_seed,
+    parse_str,
+    resolve_metric,
+    resolve_trainer_metric,
+    stem,
+    with_keys,
 )
 
 
 @dataclasses.dataclass(frozen=True)
 class TrialSpec:
     """A planned trial of a study: its id, scientific and nuisance values, and its designer
-    point (its seed is the study's, or a rerun's own: `runner`)."""
+    point. Its record on disk is a `store.TrialRecord`, its outcome a `result.TrialResult`."""
 
     trial_id: str
     index: int            # position in the designer's sequence
@@ -98,13 +99,13 @@ class StudySpec:
             if key not in study or study[key] is None:
                 raise ConfigError(f"the study config has no '{key}'; see configs/studies/ for "
                                   f"examples")
-        baseline = _load_baseline(study.baseline, study_path)
-        fixed = _flatten(study.get("fixed", None) or {}, lambda v: False, "fixed")
+        baseline = load_baseline(study.baseline, study_path)
+        fixed = flatten(study.get("fixed", None) or {}, lambda v: False, "fixed")
         for key, value in fixed.items():
-            _check_role_key(baseline, key, "fixed")
+            check_role_key(baseline, key, "fixed")
             baseline = config_lib.with_values(baseline, {key: value})
-        scientific = _parse_scientific(baseline, study.scientific)
-        nuisance = _parse_nuisance(baseline, study.nuisance)
+        scientific = parse_scientific(baseline, study.scientific)
+        nuisance = parse_nuisance(baseline, study.nuisance)
         for key, _ in scientific:
             if key in nuisance:
                 raise ConfigError(f"'{key}' is both scientific and nuisance; give it one role "
@@ -115,29 +116,29 @@ class StudySpec:
                                   f"{'nuisance' if key in nuisance else 'scientific'}; "
                                   f"give it one role")
         spec = cls(
-            name=_parse_str("name", study.get("name", "")) or _stem(study_path),
-            description=_parse_str("description", study.get("description", "")),
+            name=parse_str("name", study.get("name", "")) or stem(study_path),
+            description=parse_str("description", study.get("description", "")),
             baseline=baseline,
             scientific=scientific,
             nuisance=nuisance,
             fixed=fixed,
-            budget=_parse_budget(study.budget),
-            designer=_parse_str("designer", study.get("designer", "")) or "halton",
+            budget=parse_budget(study.budget),
+            designer=parse_str("designer", study.get("designer", "")) or "halton",
             metric="",
             goal="",
-            seed=_parse_seed(study.get("seed", 0)),
-            previous=_parse_previous(study.get("previous", None), study_path),
+            seed=parse_seed(study.get("seed", 0)),
+            previous=parse_previous(study.get("previous", None), study_path),
         )
         designers.create(spec.designer, 0, 0)  # Unknown designer names fail here.
-        metric, goal = (_parse_str("metric", study.get("metric", "")),
-                        _parse_str("goal", study.get("goal", "")))
+        metric, goal = (parse_str("metric", study.get("metric", "")),
+                        parse_str("goal", study.get("goal", "")))
         if external.trainer_of(baseline):
-            metric, goal = _resolve_trainer_metric(baseline, metric, goal)
+            metric, goal = resolve_trainer_metric(baseline, metric, goal)
             # Each trial's trainer reads them from its config (external_trainer).
-            spec = dataclasses.replace(spec, baseline=_with_keys(
+            spec = dataclasses.replace(spec, baseline=with_keys(
                 baseline, {"metric": metric, external.GOAL_KEY: goal}))
         else:
-            metric, goal = _resolve_metric(baseline, metric, goal)
+            metric, goal = resolve_metric(baseline, metric, goal)
         spec = dataclasses.replace(spec, metric=metric, goal=goal)
         spec._check_conditions()
         spec._check_branches()
@@ -297,7 +298,7 @@ class StudySpec:
                 for cond_key, values in branch.when:
                     if cond_key == key:
                         raise ConfigError(f"'{key}' has a condition on itself")
-                    _check_key(self.baseline, cond_key, f"the condition of '{key}'")
+                    check_key(self.baseline, cond_key, f"the condition of '{key}'")
                     possible = self._possible_values(cond_key)
                     if possible is None:
                         continue

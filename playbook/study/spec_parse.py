@@ -96,7 +96,7 @@ def _dotted_items(tree: Any, field: str, specs: bool, prefix: str = ""):
             yield name, list(value) if isinstance(value, tuple) else value
 
 
-def _flatten(tree: Any, is_leaf, field: str, prefix: str = "") -> dict[str, Any]:
+def flatten(tree: Any, is_leaf, field: str, prefix: str = "") -> dict[str, Any]:
     items: dict[str, Any] = {}
     if tree is None:
         return items
@@ -109,7 +109,7 @@ def _flatten(tree: Any, is_leaf, field: str, prefix: str = "") -> dict[str, Any]
         if is_leaf(value) or not isinstance(value, (Mapping, ConfigDict)) or not value:
             items[name] = value
         else:
-            items.update(_flatten(value, is_leaf, field, name + "."))
+            items.update(flatten(value, is_leaf, field, name + "."))
     return items
 
 
@@ -122,11 +122,11 @@ def _is_values_leaf(value: Any) -> bool:
     return not isinstance(value, (Mapping, ConfigDict))
 
 
-def _stem(path: str | None) -> str:
+def stem(path: str | None) -> str:
     return os.path.splitext(os.path.basename(path))[0] if path else "study"
 
 
-def _load_baseline(baseline: Any, study_path: str | None) -> ConfigDict:
+def load_baseline(baseline: Any, study_path: str | None) -> ConfigDict:
     if isinstance(baseline, ConfigDict):
         return baseline
     if not isinstance(baseline, str) or not baseline:
@@ -143,7 +143,7 @@ def _load_baseline(baseline: Any, study_path: str | None) -> ConfigDict:
                       f"give a path relative to the study file or the working directory")
 
 
-def _check_key(baseline: ConfigDict, key: str, role: str) -> None:
+def check_key(baseline: ConfigDict, key: str, role: str) -> None:
     if not config_lib.has(baseline, key):
         raise ConfigError(f"{role} key '{key}' is not in the baseline config"
                           f"{closest(key, config_lib.flat_keys(baseline))}")
@@ -154,8 +154,8 @@ def _check_key(baseline: ConfigDict, key: str, role: str) -> None:
                           f"hyperparameter; name one of its keys, e.g. '{example}'")
 
 
-def _check_role_key(baseline: ConfigDict, key: str, role: str) -> None:
-    _check_key(baseline, key, role)
+def check_role_key(baseline: ConfigDict, key: str, role: str) -> None:
+    check_key(baseline, key, role)
     if key in STUDY_SET:
         raise ConfigError(f"'{key}' cannot be {role}: every trial takes it from the study's "
                           f"'{key}' field; set {key}=... in the study instead")
@@ -165,14 +165,14 @@ def _fits(baseline_value: Any, value: Any) -> bool:
     return config_lib._fits(baseline_value, value)
 
 
-def _parse_scientific(baseline: ConfigDict, tree: Any) -> tuple[tuple[str, tuple[Any, ...]], ...]:
-    flat = _flatten(tree, _is_values_leaf, "scientific")
+def parse_scientific(baseline: ConfigDict, tree: Any) -> tuple[tuple[str, tuple[Any, ...]], ...]:
+    flat = flatten(tree, _is_values_leaf, "scientific")
     if not flat:
         raise ConfigError("'scientific' names no hyperparameter; give at least one, e.g. "
                           "scientific={'optimizer': ['nesterov', 'adamw']}")
     items = []
     for key, values in flat.items():
-        _check_role_key(baseline, key, "scientific")
+        check_role_key(baseline, key, "scientific")
         if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
             raise ConfigError(f"scientific '{key}' must list the values to compare, e.g. "
                               f"[{config_lib._repr(values)}, ...]; got {config_lib._repr(values)}")
@@ -192,11 +192,11 @@ def _parse_scientific(baseline: ConfigDict, tree: Any) -> tuple[tuple[str, tuple
     return tuple(items)
 
 
-def _parse_nuisance(baseline: ConfigDict, tree: Any) -> dict[str, hp.Spec | hp.Branches]:
-    flat = _flatten(tree, _is_spec_leaf, "nuisance")
+def parse_nuisance(baseline: ConfigDict, tree: Any) -> dict[str, hp.Spec | hp.Branches]:
+    flat = flatten(tree, _is_spec_leaf, "nuisance")
     nuisance: dict[str, hp.Spec | hp.Branches] = {}
     for key, raw in flat.items():
-        _check_role_key(baseline, key, "nuisance")
+        check_role_key(baseline, key, "nuisance")
         if key in NEVER_NUISANCE:
             raise ConfigError(f"'{key}' cannot be a nuisance hyperparameter (Playbook: never tune "
                               f"max_train_steps inside a study); fix it in the baseline or make "
@@ -234,7 +234,7 @@ def _check_spec_type(baseline: ConfigDict, key: str, label: str, spec: hp.Spec) 
                                   f"{current!r} ({type(current).__name__})")
 
 
-def _parse_budget(budget: Any) -> int:
+def parse_budget(budget: Any) -> int:
     if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
         raise ConfigError(f"'budget' (trials per scientific value) must be a positive integer, "
                           f"got {budget!r}")
@@ -244,14 +244,14 @@ def _parse_budget(budget: Any) -> int:
     return budget
 
 
-def _parse_seed(value: Any) -> int:
+def parse_seed(value: Any) -> int:
     # The designers seed numpy, which takes seeds in [0, 2**32) (and larger, but nothing needs them).
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**32:
         raise ConfigError(f"'seed' must be an integer in [0, 2**32), got {value!r}; e.g. seed=0")
     return value
 
 
-def _parse_previous(value: Any, study_path: str | None) -> dict[str, Any]:
+def parse_previous(value: Any, study_path: str | None) -> dict[str, Any]:
     """The round a study continues: its directory made absolute (relative paths are
     relative to the study file) and the changes with their reasons, as plain JSON."""
     if value is None or (hasattr(value, "keys") and not len(value)):
@@ -272,7 +272,7 @@ def _parse_previous(value: Any, study_path: str | None) -> dict[str, Any]:
     return out
 
 
-def _parse_str(name: str, value: Any) -> str:
+def parse_str(name: str, value: Any) -> str:
     """A text field; None or '' mean its default."""
     if value is None:
         return ""
@@ -282,7 +282,7 @@ def _parse_str(name: str, value: Any) -> str:
     return value
 
 
-def _resolve_metric(baseline: ConfigDict, metric: str, goal: str) -> tuple[str, str]:
+def resolve_metric(baseline: ConfigDict, metric: str, goal: str) -> tuple[str, str]:
     """The selection metric (`valid/<name>`) and its goal, checked against the workload."""
     from playbook import workloads  # Imports JAX; only needed once a baseline is known.
 
@@ -298,7 +298,7 @@ def _resolve_metric(baseline: ConfigDict, metric: str, goal: str) -> tuple[str, 
     return metric, expected
 
 
-def _resolve_trainer_metric(baseline: ConfigDict, metric: str, goal: str) -> tuple[str, str]:
+def resolve_trainer_metric(baseline: ConfigDict, metric: str, goal: str) -> tuple[str, str]:
     """An external trainer's metric (the study's, else the baseline's `metric`: any name
     it logs) and its goal (`external.trainer_metric_goal`)."""
     metric = metric or str(baseline.get("metric", "") or "")
@@ -310,7 +310,7 @@ def _resolve_trainer_metric(baseline: ConfigDict, metric: str, goal: str) -> tup
                                                 baseline.get(external.GOAL_KEY, ""))
 
 
-def _with_keys(config: ConfigDict, values: Mapping[str, Any]) -> ConfigDict:
+def with_keys(config: ConfigDict, values: Mapping[str, Any]) -> ConfigDict:
     """A copy of `config` with top-level `values` set, added where missing."""
     out = copy.deepcopy(config)
     with out.unlocked():
