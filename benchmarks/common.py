@@ -14,7 +14,7 @@ from playbook.data import batching
 from playbook.train import loop, timing
 
 
-def program_steps_per_second(trial: loop.Trial, steps: int) -> float:
+def program_steps_per_second(trial: loop.TrialSetup, steps: int) -> float:
     """Steps/s of `trial`'s compiled train program (`loop.programs`) on fresh batches,
     dispatched as the loop dispatches it (at most two in flight), after one
     compiling dispatch."""
@@ -29,7 +29,7 @@ def program_steps_per_second(trial: loop.Trial, steps: int) -> float:
     return run.calls * n / run.seconds
 
 
-def plain_step(trial: loop.Trial):
+def plain_step(trial: loop.TrialSetup):
     """A textbook Flax/optax train step for the trial's model and loss: (init, step)."""
     model, loss_of = trial.model, trial.workload.train_loss
     c = trial.config
@@ -60,7 +60,7 @@ def plain_step(trial: loop.Trial):
     return init, jax.jit(step, donate_argnums=(0, 1, 2))
 
 
-def plain_rate(trial: loop.Trial, steps: int) -> tuple[float, float]:
+def plain_rate(trial: loop.TrialSetup, steps: int) -> tuple[float, float]:
     """(examples/s, FLOPs per step) of the plain loop: one dispatch per step, batches
     indexed with numpy and placed by `jax.device_put`, waited for only at the end."""
     split, size = trial.dataset.train, trial.batch_size
@@ -106,7 +106,7 @@ class SideBySide:
 def side_by_side(config, steps: int, peak: float) -> SideBySide:
     """playbook's compiled program against `plain_step` on `config`'s trial, `steps`
     steps each (rounded down to whole dispatches of the loop's scan)."""
-    trial = loop.prepare(config)
+    trial = loop.setup(config)
     steps -= steps % trial.steps_per_dispatch
     ours = program_steps_per_second(trial, steps) * trial.batch_size
     theirs, flops = plain_rate(trial, steps)

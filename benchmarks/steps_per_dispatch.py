@@ -71,14 +71,14 @@ def main() -> None:
         print(f"\n{name}: train program (steps/s, ratio to 1 step per dispatch)")
         base = None
         for k in values:
-            rate = program_steps_per_second(loop.prepare(configure(module, steps, k)), steps)
+            rate = program_steps_per_second(loop.setup(configure(module, steps, k)), steps)
             base = base or rate
             print(f"  steps_per_dispatch={k:<3d} {rate:8.0f} steps/s  x{rate / base:.2f}")
         print(f"{name}: whole trial (train_and_evaluate throughput, steady state)")
         for k in (1, loop.DEFAULT_STEPS_PER_DISPATCH, 0):
             config = configure(module, steps, k)
             rate = trial_steps_per_second(config)
-            label = f"{k}" if k else f"0 (auto: {loop.prepare(config).steps_per_dispatch})"
+            label = f"{k}" if k else f"0 (auto: {loop.setup(config).steps_per_dispatch})"
             print(f"  steps_per_dispatch={label:<3s} {rate:8.0f} steps/s")
 
 

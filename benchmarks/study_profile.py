@@ -10,11 +10,11 @@ Runs benchmarks/study_mnist1d_halton.py (the MNIST-1D MLP, Nesterov and AdamW,
 after wrapping the functions of each phase in a timer:
 
 - start-up: this interpreter's imports of playbook, jax, flax, orbax (before the study);
-- config + data: `loop.prepare` (the dataset comes from its on-disk cache);
-- init state: `loop.init_state` (its program compiles once per structure);
+- config + data: `loop.setup` (the dataset comes from its on-disk cache);
+- init state: `loop.start` (its program compiles once per structure);
 - compile + first dispatch: a program's first `train` call (tracing and XLA);
-- training: the rest of `_Run.train` (dispatches, waits for the device, train metrics);
-- evaluation: `loop.evaluate` and `loop.eval_batches`;
+- training: the rest of `driver.Driver.run` (dispatches, waits for the device, train metrics);
+- evaluation: `evaluation.evaluate` and `setup.eval_batches`;
 - metric writing: `MetricsWriter` (metrics.jsonl, TensorBoard, trackers);
 - checkpoint saves: `Checkpoints.save` (best and latest share one orbax save), and
   checkpoint waits (`wait`, `close`: the asynchronous saves finishing);
@@ -51,8 +51,8 @@ import orbax.checkpoint  # noqa: E402, F401
 
 from playbook import cli  # noqa: E402
 from playbook.study import runner  # noqa: E402
-from playbook.train import batched, loop  # noqa: E402
 from playbook.train import checkpoints as checkpoints_lib  # noqa: E402
+from playbook.train import driver, evaluation, loop, setup  # noqa: E402
 from playbook.train import metrics as metrics_lib  # noqa: E402
 from playbook.train import result as result_lib  # noqa: E402
 
@@ -108,12 +108,11 @@ class Profile:
 def instrument(profile: Profile) -> None:
     wrap = profile.wrap
     wrap(runner, "run", "runner bookkeeping")
-    wrap(loop, "prepare", "config + data")
-    wrap(loop, "init_state", "init state")
-    wrap(loop._Run, "train", "training")
-    wrap(batched._Group, "train", "training")
-    for name in ("evaluate", "eval_batches"):
-        wrap(loop, name, "evaluation")
+    wrap(loop, "setup", "config + data")
+    wrap(loop, "start", "init state")
+    wrap(driver.Driver, "run", "training")  # batched.GroupDriver's too
+    wrap(evaluation, "evaluate", "evaluation")
+    wrap(setup, "eval_batches", "evaluation")
     for name in ("__init__", "write", "write_hparams", "write_tensorboard", "flush", "close"):
         wrap(metrics_lib.MetricsWriter, name, "metric writing")
     for name in ("__init__", "save"):

@@ -52,7 +52,7 @@ ROOT = os.path.join(os.path.dirname(__file__), "..")
 STEPS = 1000  # per measurement; rounds alternate the contenders
 
 
-def hand_written(trial: loop.Trial, steps: int) -> float:
+def hand_written(trial: loop.TrialSetup, steps: int) -> float:
     """Steps/s of the plain loop a user writes: jit one step, call it per batch."""
     model, split = trial.model, trial.dataset.train
     # The baseline's optimizer: AdamW with a cosine decay over the trial.
@@ -88,7 +88,7 @@ def framework_trial(config, workdir: str) -> tuple[float, float]:
     return result.throughput.steps_per_second, result.throughput.first_step_seconds
 
 
-def checkpoint_cost(trial: loop.Trial, workdir: str, saves: int = 10) -> float:
+def checkpoint_cost(trial: loop.TrialSetup, workdir: str, saves: int = 10) -> float:
     state = loop.init_state(trial, loop.programs(trial))
     with Checkpoints(workdir, trial.metric, trial.goal, keep_best=1) as ckpts:
         ckpts.save(0, state, {trial.metric: 1.0})
@@ -119,7 +119,7 @@ def group_speedups(config, sizes=(1, 2, 4, 8, 16)) -> dict[int, float]:
     """Per-trial steps/s of K trials in one vmapped program over K = 1."""
     from playbook.train import group_size
 
-    rates = group_size.group_rates(loop.prepare(config), sizes, seconds=1.0)
+    rates = group_size.group_rates(loop.setup(config), sizes, seconds=1.0)
     return {k: rates[k] / rates[1] for k in sizes if k > 1}
 
 
@@ -146,7 +146,7 @@ def main() -> None:
     if args.only_study:
         return studies(args.rounds, tempfile.mkdtemp())
     config = mnist1d_mlp.get_config()
-    trial = loop.prepare(config)
+    trial = loop.setup(config)
     print(f"{jax.devices()[0].device_kind}, {os.cpu_count()} CPUs, jax {jax.__version__}; "
           f"MNIST-1D MLP, batch {trial.batch_size}, {trial.steps_per_dispatch} steps per dispatch")
     tmp = tempfile.mkdtemp()

@@ -85,23 +85,23 @@ def test_an_interrupted_group_resumes_together_from_its_checkpoints(base, tmp_pa
     cut = [str(tmp_path / f"cut{i}") for i in range(3)]
     expected = batched.train_group(configs, whole)
 
-    real_read = batched._Group._read
+    real_read = batched.GroupDriver.read
 
-    def read_then_stop(self, runs, results, active, step, *args):
-        real_read(self, runs, results, active, step, *args)
+    def read_then_stop(self, step, *args):
+        real_read(self, step, *args)
         if step == 100:
             raise KeyboardInterrupt  # like a preemption: not handled, nothing finished
-    with mock.patch.object(batched._Group, "_read", read_then_stop):
+    with mock.patch.object(batched.GroupDriver, "read", read_then_stop):
         with pytest.raises(KeyboardInterrupt):
             batched.train_group(configs, cut)
     assert all(result_lib.read(w) is None for w in cut)
     calls = []
-    real_loop = batched._Group._loop
+    real_run = batched.GroupDriver.run
 
-    def record(self, runs, results, state, hp, rngs, step):
+    def record(self, state, step):
         calls.append(step)
-        return real_loop(self, runs, results, state, hp, rngs, step)
-    with mock.patch.object(batched._Group, "_loop", record):
+        return real_run(self, state, step)
+    with mock.patch.object(batched.GroupDriver, "run", record):
         resumed = batched.train_group(configs, cut)
     assert calls == [100]  # one group, resumed at the last evaluation
     _assert_same(resumed, expected, cut, whole)
@@ -111,13 +111,13 @@ def test_a_lone_unfinished_member_or_a_failing_group_trains_alone(base, tmp_path
     configs = _configs(base, [0.01, 0.03], (0, 0))
     workdirs = [str(tmp_path / "m0"), str(tmp_path / "m1")]
     loop.train_and_evaluate(configs[0], workdirs[0])  # one member already done
-    with mock.patch.object(batched._Group, "train", side_effect=AssertionError("never")) as group:
+    with mock.patch.object(batched.GroupDriver, "run", side_effect=AssertionError("never")) as group:
         results = batched.train_group(configs, workdirs)  # one left: no group at all
     assert not group.called
     assert [r.status for r in results] == ["done", "done"]
 
     workdirs = [str(tmp_path / "f0"), str(tmp_path / "f1")]
-    with mock.patch.object(batched._Group, "_loop", side_effect=RuntimeError("device lost")) as run:
+    with mock.patch.object(batched.GroupDriver, "run", side_effect=RuntimeError("device lost")) as run:
         results = batched.train_group(configs, workdirs)
     assert run.call_count == 1  # the group was tried once and failed
     assert [r.status for r in results] == ["done", "done"]  # then alone, from their checkpoints
@@ -165,11 +165,11 @@ def test_auto_on_cpu_times_the_group_sizes_once_per_structure(base):
     # The tiny synthetic MLP uses a small fraction of the CPU's FLOP/s; the MNIST-1D
     # MLP (40-256-256-10 at batch 128) a large one.
     mnist1d_mlp = os.path.join(os.path.dirname(__file__), "..", "configs", "mnist1d_mlp.py")
-    tiny = group_size.cpu_utilisation(loop.prepare(base))
-    mlp = group_size.cpu_utilisation(loop.prepare(config_lib.load(mnist1d_mlp)))
+    tiny = group_size.cpu_utilisation(loop.setup(base))
+    mlp = group_size.cpu_utilisation(loop.setup(config_lib.load(mnist1d_mlp)))
     assert 0 < tiny < mlp and tiny < group_size.AUTO_CPU_BUSY
     # Unmocked: real timings of the tiny synthetic MLP, each a per-trial rate.
-    rates = group_size.group_rates(loop.prepare(base), (1, 2), seconds=0.05)
+    rates = group_size.group_rates(loop.setup(base), (1, 2), seconds=0.05)
     assert set(rates) == {1, 2} and all(r > 0 for r in rates.values())
 
 
@@ -272,6 +272,6 @@ def test_a_group_of_batch_norm_trials_equals_them_alone(tmp_path):
     _assert_same(grouped, alone, wg, wa)
     _, state = loop.restore(configs[1], wg[1], "latest")
     _, alone_state = loop.restore(configs[1], wa[1], "latest")
-    stats = jax.tree.leaves(state["model_state"])
+    stats = jax.tree.leaves(state.model_state)
     assert stats and all(np.allclose(s, a, rtol=1e-3, atol=1e-5) for s, a in
-                         zip(stats, jax.tree.leaves(alone_state["model_state"])))
+                         zip(stats, jax.tree.leaves(alone_state.model_state)))

@@ -37,12 +37,12 @@ for mode in ("replicated", "fsdp"):
     workdir = f"{sys.argv[1]}/{mode}"
     res = loop.train_and_evaluate(config, workdir)
     _, state = loop.restore(config, workdir, "latest")
-    kernel = state["params"]["Dense_1"]["kernel"]
-    mu = state["opt_state"].inner_state[0].mu["Dense_1"]["kernel"]
+    kernel = state.params["Dense_1"]["kernel"]
+    mu = state.opt_state.inner_state[0].mu["Dense_1"]["kernel"]
     out[mode] = {"status": res.status, "final": res.final,
                  "kernel_spec": list(kernel.sharding.spec), "mu_spec": list(mu.sharding.spec),
                  "kernel_shard": list(kernel.addressable_shards[0].data.shape),
-                 "bias_spec": list(state["params"]["Dense_1"]["bias"].sharding.spec),
+                 "bias_spec": list(state.params["Dense_1"]["bias"].sharding.spec),
                  "kernel": np.asarray(kernel).tolist(),
                  "losses": [r["train/loss"] for r in read_metrics(f"{workdir}/metrics.jsonl")]}
 print(json.dumps(out))
@@ -82,4 +82,4 @@ def test_unknown_param_sharding_is_a_config_error():
     with config.unlocked():
         config.param_sharding = "zero3"
     with pytest.raises(ConfigError, match="valid: replicated, fsdp"):
-        loop.prepare(config_lib.with_values(config, {}))
+        loop.setup(config_lib.with_values(config, {}))

@@ -70,13 +70,13 @@ def test_the_batches_of_a_step_are_the_same_when_the_trial_is_prepared_again(moc
         log_every_steps=2, seed=1, optimizer="sgd", learning_rate=0.1,
         data=dict(source="tfds", seed=0, num_valid=4, num_workers=2),
         model=dict(name="mlp", width=8, depth=1)))
-    first = [np.asarray(a) for a in loop.train_batches(loop.prepare(config), 3, 2)]
-    second = [np.asarray(a) for a in loop.train_batches(loop.prepare(config), 3, 2)]
+    first = [np.asarray(a) for a in loop.train_batches(loop.setup(config), 3, 2)]
+    second = [np.asarray(a) for a in loop.train_batches(loop.setup(config), 3, 2)]
 
     assert first[0].shape == (2, 4, 32, 32, 3)
     for a, b in zip(first, second):
         np.testing.assert_array_equal(a, b)
-    other_step = np.asarray(loop.train_batches(loop.prepare(config), 1, 2)[0])
+    other_step = np.asarray(loop.train_batches(loop.setup(config), 1, 2)[0])
     assert not np.array_equal(other_step, first[0])
 
 

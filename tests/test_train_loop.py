@@ -13,7 +13,7 @@ import pytest
 from configs import mnist1d_cnn, mnist1d_mlp, synthetic_mlp
 from playbook import config as config_lib
 from playbook.errors import ConfigError
-from playbook.train import loop, main, result, sharding
+from playbook.train import evaluation, loop, main, result, sharding
 from playbook.train.metrics import read_metrics
 from playbook.train.result import Throughput, TrialResult
 
@@ -78,12 +78,12 @@ def test_dispatch_length_is_the_largest_divisor_of_the_intervals_within_the_sett
 def test_steps_per_dispatch_is_automatic_one_for_convolutions_on_cpu_else_fused():
     # XLA:CPU runs convolutions inside a loop several times slower (benchmarks/).
     cnn = config_lib.with_values(mnist1d_cnn.get_config(), {"model.depth": 1})
-    assert loop.prepare(cnn).steps_per_dispatch == 1
-    assert loop.prepare(synthetic()).steps_per_dispatch == 25  # divides the log interval
+    assert loop.setup(cnn).steps_per_dispatch == 1
+    assert loop.setup(synthetic()).steps_per_dispatch == 25  # divides the log interval
     with_setting = synthetic()
     with with_setting.unlocked():
         with_setting.steps_per_dispatch = 5
-    assert loop.prepare(with_setting).steps_per_dispatch == 5
+    assert loop.setup(with_setting).steps_per_dispatch == 5
 
 
 def test_rerun_of_a_finished_trial_returns_the_stored_result_without_training(tmp_path):
@@ -151,7 +151,7 @@ def test_an_exception_during_training_is_a_failed_result_with_its_traceback(tmp_
     def broken(*args, **kwargs):
         raise RuntimeError("evaluation broke")
 
-    monkeypatch.setattr(loop, "evaluate", broken)
+    monkeypatch.setattr(evaluation, "evaluate", broken)
 
     res = loop.train_and_evaluate(synthetic(), tmp_path)
 
@@ -164,7 +164,7 @@ def test_an_exception_during_training_is_a_failed_result_with_its_traceback(tmp_
 
 def test_a_failed_trial_is_trained_again_when_rerun(tmp_path, monkeypatch):
     with monkeypatch.context() as m:
-        m.setattr(loop, "evaluate", lambda *a, **k: 1 / 0)
+        m.setattr(evaluation, "evaluate", lambda *a, **k: 1 / 0)
         assert loop.train_and_evaluate(synthetic(), tmp_path).status == "failed"
     assert loop.train_and_evaluate(synthetic(), tmp_path).status == "done"
 
@@ -209,7 +209,7 @@ def test_train_command_prints_a_summary_and_exits_zero(root, tmp_path, capsys):
 
 
 def test_train_command_exits_one_for_a_failed_trial(root, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(loop, "evaluate", lambda *a, **k: 1 / 0)
+    monkeypatch.setattr(evaluation, "evaluate", lambda *a, **k: 1 / 0)
     code = main.run(str(root / "configs/synthetic_mlp.py"), [], str(tmp_path))
     assert code == 1
     assert "ZeroDivisionError" in capsys.readouterr().out

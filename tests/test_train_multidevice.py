@@ -37,13 +37,13 @@ for name, steps_per_dispatch in (("fused", 10), ("single", 1)):
     workdir = f"{sys.argv[1]}/{name}"
     res = loop.train_and_evaluate(config, workdir)
     step, state = loop.restore(config, workdir, "latest")
-    leaves = jax.tree_util.tree_flatten_with_path(jax.device_get(state["params"]))[0]
+    leaves = jax.tree_util.tree_flatten_with_path(jax.device_get(state.params))[0]
     np.savez(f"{workdir}/params.npz", **{jax.tree_util.keystr(k): v for k, v in leaves})
     out[name] = {"status": res.status, "step": step, "best_step": res.best_step,
                  "final": res.final, "params": f"{workdir}/params.npz",
                  "losses": [r["train/loss"] for r in read_metrics(f"{workdir}/metrics.jsonl")]}
 try:
-    loop.prepare(config_lib.with_values(config, {"batch_size": 30}))
+    loop.setup(config_lib.with_values(config, {"batch_size": 30}))
     out["error_for_batch_30"] = None
 except ConfigError as e:
     out["error_for_batch_30"] = str(e)

@@ -57,7 +57,7 @@ def config():
 def params_of(workdir) -> list[np.ndarray]:
     step, state = loop.restore(config(), workdir, "latest")
     assert step == 200
-    return jax.tree.leaves(jax.device_get(state["params"]))
+    return jax.tree.leaves(jax.device_get(state.params))
 
 
 def kill_mid_run(workdir, kill_at: int, overrides=None, sig=signal.SIGKILL) -> None:

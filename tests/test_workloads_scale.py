@@ -83,14 +83,14 @@ def test_workload_trains_on_synthetic_data_through_the_train_command(name, train
     if name == "lm":  # 16 tokens; the chain follows its successor with probability 0.8
         assert final["valid/loss"] < np.log(15) - 0.5 and final["valid/accuracy"] > 0.2
     else:
-        chance = 1.0 - 1.0 / loop.prepare(config).dataset.num_classes
+        chance = 1.0 - 1.0 / loop.setup(config).dataset.num_classes
         assert final["valid/error_rate"] < chance - 0.1
 
 
 def test_batch_statistics_are_checkpointed_and_reproduce_the_recorded_metrics(trained):
     config, workdir, _ = trained("cifar10")
     step, state = loop.restore(config, workdir, "best")
-    stats = state["model_state"]["batch_stats"]["norm_init"]
+    stats = state.model_state["batch_stats"]["norm_init"]
     assert not np.allclose(stats["mean"], 0.0) and not np.allclose(stats["var"], 1.0)
 
     _, metrics = loop.evaluate_checkpoint(config, workdir)
@@ -103,12 +103,12 @@ def test_bfloat16_trial_keeps_float32_parameters_and_optimizer_state(trained):
     config, workdir, _ = trained("lm")
     assert config.model.dtype == "bfloat16"
     _, state = loop.restore(config, workdir, "latest")
-    floats = [x.dtype for x in jax.tree.leaves((state["params"], state["opt_state"]))
+    floats = [x.dtype for x in jax.tree.leaves((state.params, state.opt_state))
               if jnp.issubdtype(x.dtype, jnp.floating)]
     assert floats and set(floats) == {jnp.dtype(jnp.float32)}
-    trial = loop.prepare(config)
+    trial = loop.setup(config)
     jaxpr = str(jax.make_jaxpr(loop.functions(trial).evaluate)(
-        state["params"], *[np.asarray(a) for a in next(iter(loop.eval_batches(trial)))]))
+        state.params, *[np.asarray(a) for a in next(iter(loop.eval_batches(trial)))]))
     assert "bf16[" in jaxpr  # the computation itself is bfloat16
 
 
@@ -240,4 +240,4 @@ def test_lm_metrics_ignore_padding_and_text_becomes_bytes_after_a_zero():
 ])
 def test_bad_workload_config_is_a_config_error(name, overrides, match, root):
     with pytest.raises(ConfigError, match=match):
-        loop.prepare(_config(name, root, *overrides))
+        loop.setup(_config(name, root, *overrides))

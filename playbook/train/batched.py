@@ -40,9 +40,12 @@ from playbook import config as config_lib
 from playbook import external
 from playbook.data import batching
 from playbook.errors import ConfigError, storage_fault
-from playbook.train import loop, optimizers, sharding
+from playbook.train import driver, evaluation, loop, optimizers, programs, sharding
 from playbook.train import result as result_lib
+from playbook.train.bookkeeping import TrialRun
 from playbook.train.result import TrialResult
+from playbook.train.setup import TrialSetup
+from playbook.train.state import TrainState
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +78,7 @@ def group_key(config: Mapping[str, Any] | ConfigDict) -> str | None:
 
 @dataclasses.dataclass(frozen=True)
 class GroupPrograms:
-    init: Callable[..., loop.State]  # (rngs [K], hp [K]) -> state [K]
+    init: Callable[..., TrainState]  # (rngs [K], hp [K]) -> state [K]
     train: Callable[..., tuple]  # (state, hp, rngs, inputs, labels, active [K]) -> state, stats
     # (params [K], inputs, labels, weights, model_state [K]) -> sums [K], weight
     evaluate: Callable[..., tuple]
@@ -87,7 +90,7 @@ class GroupPrograms:
 _PROGRAMS: dict[tuple, GroupPrograms] = {}
 
 
-def group_programs(trial: loop.Trial, size: int, shared_data: bool) -> GroupPrograms:
+def group_programs(trial: TrialSetup, size: int, shared_data: bool) -> GroupPrograms:
     """The vmapped programs of `size` trials shaped like `trial`, cached like `loop.programs`."""
     key = (loop.program_key(trial), size, shared_data)
     if key not in _PROGRAMS:
@@ -95,7 +98,7 @@ def group_programs(trial: loop.Trial, size: int, shared_data: bool) -> GroupProg
     return _PROGRAMS[key]
 
 
-def _compile(trial: loop.Trial, size: int, shared_data: bool) -> GroupPrograms:
+def _compile(trial: TrialSetup, size: int, shared_data: bool) -> GroupPrograms:
     fns = loop.functions(trial)
     data_axis = None if shared_data else 0
     init = jax.vmap(fns.init)
@@ -123,7 +126,7 @@ def _compile(trial: loop.Trial, size: int, shared_data: bool) -> GroupPrograms:
                                          for i in range(size)), out_shardings=rep))
 
 
-def train_batches(trials: Sequence[loop.Trial], start_step: int, num_steps: int,
+def train_batches(trials: Sequence[TrialSetup], start_step: int, num_steps: int,
                   shared_data: bool) -> tuple[jax.Array, jax.Array]:
     """The members' batches of steps [start_step, start_step + num_steps): one stack
     [steps, B, ...] when they share a seed, else [K, steps, B, ...], each member's
@@ -165,8 +168,8 @@ def train_group(configs: Sequence[ConfigDict], workdirs: Sequence[str | os.PathL
     todo = [i for i, r in enumerate(results) if r is None or r.status not in result_lib.FINISHED]
     if len(todo) >= 2:
         try:
-            for i, result in zip(todo, _Group([configs[i] for i in todo],
-                                              [workdirs[i] for i in todo], started).train()):
+            for i, result in zip(todo, _train_together([configs[i] for i in todo],
+                                                       [workdirs[i] for i in todo], started)):
                 results[i] = result
         except _CannotGroup as reason:
             log.info("training %d trials one by one: %s", len(todo), reason)
@@ -184,120 +187,74 @@ class _CannotGroup(Exception):
     """The members cannot train in one program; they run one by one."""
 
 
-class _Group:
-    def __init__(self, configs: Sequence[ConfigDict], workdirs: Sequence[str], started: float):
-        keys = {group_key(c) for c in configs}
-        if None in keys:
-            raise _CannotGroup("trials of an external trainer train one by one")
-        if len(keys) > 1:
-            raise _CannotGroup("their configs differ in more than scalar hyperparameters")
-        sharding.initialize_distributed(bool(configs[0].get("distributed", False)))
-        try:
-            self.trials = [loop.prepare(c) for c in configs]
-        except ConfigError as e:
-            raise _CannotGroup(f"a member's config is invalid ({e})") from None
-        if len({loop.program_key(t) for t in self.trials}) > 1:
-            raise _CannotGroup("their programs differ")
-        if sharding.param_sharding(configs[0]) != "replicated":
-            raise _CannotGroup("trials with sharded parameters train one at a time")
-        self.workdirs, self.started = list(workdirs), started
-        first = self.trials[0]
-        self.shared_data = len({t.seed for t in self.trials}) == 1
-        self.progs = group_programs(first, len(self.trials), self.shared_data)
-        self._split = self.progs.split
+def _setups(configs: Sequence[ConfigDict]) -> list[TrialSetup]:
+    """The members' setups; _CannotGroup unless one vmapped program serves them all."""
+    keys = {group_key(c) for c in configs}
+    if None in keys:
+        raise _CannotGroup("trials of an external trainer train one by one")
+    if len(keys) > 1:
+        raise _CannotGroup("their configs differ in more than scalar hyperparameters")
+    sharding.initialize_distributed(bool(configs[0].get("distributed", False)))
+    try:
+        trials = [loop.setup(c) for c in configs]
+    except ConfigError as e:
+        raise _CannotGroup(f"a member's config is invalid ({e})") from None
+    if len({loop.program_key(t) for t in trials}) > 1:
+        raise _CannotGroup("their programs differ")
+    if sharding.param_sharding(configs[0]) != "replicated":
+        raise _CannotGroup("trials with sharded parameters train one at a time")
+    return trials
 
-    def train(self) -> list[TrialResult]:
-        trials, progs, first = self.trials, self.progs, self.trials[0]
-        mesh, k = first.mesh, len(trials)
-        hp = sharding.put_replicated(_stack([t.optimizer.hparams for t in trials]), mesh)
-        keys = [jax.random.split(jax.random.PRNGKey(t.seed)) for t in trials]
-        init_rngs = sharding.put_replicated(_stack([key[0] for key in keys]), mesh)
-        rngs = sharding.put_replicated(_stack([key[1] for key in keys]), mesh)
-        initial = progs.init(init_rngs, hp)
-        for trial, workdir in zip(trials, self.workdirs):
-            loop.write_config(trial.config, workdir)
-        runs = [loop._Run(t, w, self.started, progress=False, trials_per_program=k)
-                for t, w in zip(trials, self.workdirs)]
-        results: list[TrialResult | None] = [None] * k
-        try:
-            initial = self._split(initial)
-            states, steps = zip(*(run._restore(initial[i]) for i, run in enumerate(runs)))
-            if len(set(steps)) > 1:
-                raise _CannotGroup(f"members resume from different steps {sorted(set(steps))}")
-            step = steps[0]
-            state = sharding.put_replicated(_stack(states), mesh)
-            self._loop(runs, results, state, hp, rngs, step)
-        finally:
-            for run in runs:
-                run.close()
-        return results  # type: ignore[return-value]
 
-    def _loop(self, runs, results, state, hp, rngs, step) -> None:
-        trials, progs, first = self.trials, self.progs, self.trials[0]
-        active = np.array([True] * len(trials))
-        evals = loop.eval_batches(first) if step < first.max_train_steps else []
-        if step == first.max_train_steps:
-            for i, run in enumerate(runs):
-                if run.final is None:
-                    run.final = self._evaluate(state, evals or loop.eval_batches(first))[i]
-        since_log, unread, previous = [], None, None
+def _train_together(configs: Sequence[ConfigDict], workdirs: Sequence[str], started: float
+                    ) -> list[TrialResult]:
+    """The members trained as one group by a `GroupDriver`, each recorded by its own
+    `TrialRun`; _CannotGroup if they cannot be (nothing trained then)."""
+    trials = _setups(configs)
+    first, k = trials[0], len(trials)
+    shared_data = len({t.seed for t in trials}) == 1
+    progs = group_programs(first, k, shared_data)
+    hp = sharding.put_replicated(_stack([t.optimizer.hparams for t in trials]), first.mesh)
+    keys = [programs.keys(t) for t in trials]
+    init_rngs = sharding.put_replicated(_stack([key[0] for key in keys]), first.mesh)
+    rngs = sharding.put_replicated(_stack([key[1] for key in keys]), first.mesh)
+    initial = progs.split(progs.init(init_rngs, hp))
+    for trial, workdir in zip(trials, workdirs):
+        loop.write_config(trial.config, workdir)
+    runs = [TrialRun(t, w, started, progress=False, trials_per_program=k)
+            for t, w in zip(trials, workdirs)]
+    try:
+        states, steps = zip(*(run.restore(initial[i]) for i, run in enumerate(runs)))
+        if len(set(steps)) > 1:
+            raise _CannotGroup(f"members resume from different steps {sorted(set(steps))}")
+        state = sharding.put_replicated(_stack(states), first.mesh)
+        return GroupDriver(trials, runs, progs, hp, rngs, shared_data).run(state, steps[0])
+    finally:
         for run in runs:
-            run._mark = time.perf_counter()
-        while step < first.max_train_steps and active.any():
-            n = first.steps_per_dispatch
-            state, stats = progs.train(state, hp, rngs,
-                                       *train_batches(trials, step, n, self.shared_data),
-                                       sharding.put_replicated(active, first.mesh))
-            if previous is not None:
-                jax.block_until_ready(previous)
-            previous, step = stats, step + n
-            since_log.append(stats)
-            if unread is not None:
-                self._read(runs, results, active, *unread)
-                unread = None
-            if step % first.eval_every_steps == 0 or step == first.max_train_steps:
-                self._read(runs, results, active, step, since_log, state, evals)
-                since_log = []
-            elif step % first.log_every_steps == 0:
-                unread, since_log = (step, since_log), []
-        for i, run in enumerate(runs):
-            if results[i] is None:
-                self._finish(i, run, results, "done")
+            run.close()
 
-    def _evaluate(self, state, evals) -> list[dict[str, float]]:
-        outputs = [self.progs.evaluate(state["params"], *batch, state["model_state"])
-                   for batch in evals]
-        totals: dict[str, np.ndarray] = {}
-        weight = 0.0
-        for sums, weights in jax.device_get(outputs):
-            weight += float(np.asarray(weights)[0])
-            for name, v in sums.items():
-                totals[name] = totals.get(name, 0.0) + np.asarray(v, np.float64)
-        return [{f"valid/{name}": float(v[i]) / weight for name, v in sorted(totals.items())}
-                for i in range(len(self.trials))]
 
-    def _read(self, runs, results, active, step, stats, state=None, evals=None) -> None:
-        """Each active member's metrics of the interval ending at `step` (and at an
-        evaluation its validation metrics and checkpoint); diverged ones end here."""
-        values = jax.device_get(stats)
-        valid = members = None
-        for i, run in enumerate(runs):
-            if not active[i]:
-                continue
-            mine = [_member(v, i) for v in values]
-            evaluation = None
-            if state is not None:
-                def evaluation(i=i):
-                    nonlocal valid, members
-                    if valid is None:  # one vmapped evaluation serves every member
-                        valid, members = self._evaluate(state, evals), self._split(state)
-                    return valid[i], members[i]
-            if reason := run._read_train_metrics(step, mine, evaluation):
-                active[i] = False
-                self._finish(i, run, results, "diverged", reason)
+class GroupDriver(driver.Driver):
+    """`driver.Driver` over the vmapped program of K trials: one dispatch trains every
+    active member (a diverged one is masked out), one evaluation serves all, and each
+    member's slice goes to its own `TrialRun`."""
 
-    def _finish(self, i: int, run, results, status: str, reason: str | None = None) -> None:
-        results[i] = run.result(status, reason=reason)
-        if sharding.is_main_process():
-            result_lib.write(self.workdirs[i], results[i])
+    def __init__(self, trials: Sequence[TrialSetup], runs: Sequence[TrialRun],
+                 progs: GroupPrograms, hp: Any, rngs: Any, shared_data: bool):
+        super().__init__(trials[0], runs, progs, hp, rngs)
+        self.trials, self.shared_data = list(trials), shared_data
 
+    def dispatch(self, state, step: int, num_steps: int):
+        return self.progs.train(state, self.hp, self.rng,
+                                *train_batches(self.trials, step, num_steps, self.shared_data),
+                                sharding.put_replicated(self.active, self.trial.mesh))
+
+    def evaluate(self, state, batches):
+        return evaluation.evaluate(self.progs.evaluate, state.params, batches,
+                                   model_state=state.model_state, members=len(self.trials))
+
+    def members(self, state):
+        return self.progs.split(state)
+
+    def member_stats(self, stats, i: int):
+        return _member(stats, i)

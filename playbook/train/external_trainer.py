@@ -219,7 +219,7 @@ def write_metrics(trial_dir: str, found: curves_lib.Curves, config: ConfigDict,
     metrics.jsonl (the training loss also as `train/loss`), TensorBoard events with
     the trial's hyperparameters and objective, and the trackers asked for. An
     earlier attempt's records are replaced."""
-    from playbook.train import loop  # loaded already: loop.train_and_evaluate calls here
+    from playbook.train import bookkeeping  # imports JAX: only where a trial is recorded
 
     loss_name = curves_lib.train_loss_name(found, _loss_key(config))
     with contextlib.suppress(FileNotFoundError):
@@ -227,14 +227,14 @@ def write_metrics(trial_dir: str, found: curves_lib.Curves, config: ConfigDict,
     shutil.rmtree(os.path.join(trial_dir, metrics_lib.TENSORBOARD_DIR), ignore_errors=True)
     with metrics_lib.MetricsWriter(trial_dir) as writer:
         writer.write_hparams(config_lib.flatten(config_lib.to_dict(config)),
-                             loop.tensorboard_metrics(result.metric))
+                             bookkeeping.tensorboard_metrics(result.metric))
         for step, scalars in found.by_step.items():
             alias = ({"train/loss": scalars[loss_name]}
                      if loss_name in scalars and loss_name != "train/loss" else {})
             writer.write(step, {**scalars, **alias})
         if result.objective is not None and math.isfinite(result.objective):
             writer.write_tensorboard(result.max_train_steps,
-                                     {loop.objective_tag(result.metric): result.objective})
+                                     {bookkeeping.objective_tag(result.metric): result.objective})
 
 
 def _length(config: ConfigDict) -> int | None:

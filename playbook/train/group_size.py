@@ -66,7 +66,7 @@ def auto_group_size(config: ConfigDict) -> int:
     the group's program is then already compiled), if it beats one trial by
     `AUTO_MIN_GAIN`; else 1.
     """
-    trial = loop.prepare(config)
+    trial = loop.setup(config)
     key = loop.program_key(trial)
     if key not in _AUTO:
         if jax.default_backend() == "cpu":
@@ -88,7 +88,7 @@ def auto_group_size(config: ConfigDict) -> int:
     return _AUTO[key]
 
 
-def cpu_utilisation(trial: loop.Trial, steps_per_second: float | None = None) -> float:
+def cpu_utilisation(trial: loop.TrialSetup, steps_per_second: float | None = None) -> float:
     """FLOP/s of one trial's training (XLA's count of one step times the steps/s of
     the loop's program, timed unless given) over the FLOP/s of a large float32
     matrix product on the same devices (`timing.matmul_flops`); NaN where XLA
@@ -104,7 +104,7 @@ def cpu_utilisation(trial: loop.Trial, steps_per_second: float | None = None) ->
     return flops * steps_per_second / timing.matmul_flops()
 
 
-def group_rates(trial: loop.Trial, sizes: Sequence[int], seconds: float = 0.5
+def group_rates(trial: loop.TrialSetup, sizes: Sequence[int], seconds: float = 0.5
                 ) -> dict[int, float]:
     """Per-trial training steps/s of `size` copies of `trial` in one vmapped program,
     for each size; size 1 is the loop's own program (`loop.programs`). Each is timed
@@ -133,14 +133,14 @@ def _copies(tree, size: int):
     return jax.tree.map(lambda x: np.stack([np.asarray(x)] * size), tree)
 
 
-def _single_rate(trial: loop.Trial, inputs, labels, seconds: float) -> float:
+def _single_rate(trial: loop.TrialSetup, inputs, labels, seconds: float) -> float:
     progs, state, hp, rng = _one_trial(trial)
     return trial.steps_per_dispatch * timing.time_calls(
         lambda state, i: progs.train(state, hp, rng, inputs, labels), state,
         seconds=seconds).calls_per_second
 
 
-def _one_trial(trial: loop.Trial) -> tuple:
+def _one_trial(trial: loop.TrialSetup) -> tuple:
     """(programs, initial state, hyperparameters, key) of `trial` alone, on its mesh."""
     progs = loop.programs(trial)
     return (progs, loop.init_state(trial, progs),
@@ -148,7 +148,7 @@ def _one_trial(trial: loop.Trial) -> tuple:
             sharding.put_replicated(jax.random.PRNGKey(0), trial.mesh))
 
 
-def _fits_in_memory(trial: loop.Trial) -> int:
+def _fits_in_memory(trial: loop.TrialSetup) -> int:
     progs, state, hp, rng = _one_trial(trial)
     inputs, labels = loop.train_batches(trial, 0, trial.steps_per_dispatch)
     try:

@@ -70,9 +70,9 @@ class Optimizer:
         return init(self.tx, params, self.hparams if hp is None else hp)
 
     def apply(self, grads: Any, opt_state: optax.OptState, params: Any,
-              hp: Mapping[str, Any]) -> tuple[Any, optax.OptState, jax.Array]:
+              hp: Mapping[str, Any], step: Any = None) -> tuple[Any, optax.OptState, jax.Array]:
         """One update; see `apply`."""
-        return apply(self.tx, self.structure.schedule, grads, opt_state, params, hp)
+        return apply(self.tx, self.structure.schedule, grads, opt_state, params, hp, step)
 
 
 def create(config: ConfigDict) -> Optimizer:
@@ -159,15 +159,16 @@ def learning_rate(step: Any, hp: Mapping[str, Any], schedule: str) -> jax.Array:
 
 def apply(tx: optax.GradientTransformation, schedule: str, grads: Any,
           opt_state: optax.OptState, params: Any,
-          hp: Mapping[str, Any]) -> tuple[Any, optax.OptState, jax.Array]:
+          hp: Mapping[str, Any], step: Any = None) -> tuple[Any, optax.OptState, jax.Array]:
     """One optimizer update: `(new_params, new_opt_state, lr)`.
 
-    The learning rate is `learning_rate(opt_state.count, hp, schedule)`: the
-    count of updates already applied, restored with the state on resumption.
+    The learning rate is `learning_rate(step, hp, schedule)`, `step` the count of
+    updates already applied: the train state's step (`playbook.train.state`), restored
+    with it on resumption; without one, optax's own count in `opt_state`.
     Every injected hyperparameter is overwritten from `hp` first, so `hp` is
     the single source of truth and may be traced (jit argument, vmap axis).
     """
-    lr = learning_rate(opt_state.count, hp, schedule)
+    lr = learning_rate(opt_state.count if step is None else step, hp, schedule)
     injected = _injected(hp, opt_state)
     injected["learning_rate"] = lr.astype(injected["learning_rate"].dtype)
     updates, opt_state = tx.update(grads, opt_state._replace(hyperparams=injected), params)

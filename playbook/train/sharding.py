@@ -82,7 +82,7 @@ def fsdp_sharding(shape: Sequence[int], mesh: Mesh) -> NamedSharding:
 
 
 def state_shardings(abstract_state: dict, mesh: Mesh, mode: str) -> dict:
-    """Shardings of a train state (`playbook.train.loop.State`, as shapes).
+    """Shardings of a train state (`playbook.train.state.TrainState.checkpoint()`, as shapes).
 
     'fsdp' (fully sharded data parallelism, as ZeRO-3): parameters and optimizer
     state are split over the 'data' axis (`fsdp_sharding`) and jit (GSPMD) gathers

@@ -8,7 +8,7 @@ saturate. A throughput that stops growing earlier points to a bottleneck, most
 often the input pipeline.
 
 `sweep` doubles the batch size of a baseline config and times each one with
-the training loop's own compiled program (`loop.prepare`, `loop.programs`,
+the training loop's own compiled program (`loop.setup`, `loop.programs`,
 `loop.train_batches`), so what is measured is what `playbook train` runs. Two
 rates per batch size: `examples_per_second` feeds fresh batches as the loop
 does (host batching and transfer overlapped with the device, at most two
@@ -108,7 +108,7 @@ def measure(config: ConfigDict, batch_size: int, min_seconds: float = MIN_SECOND
     """
     config = config_lib.with_values(config, {"batch_size": batch_size, "eval_batch_size": 0})
     try:
-        trial = loop.prepare(config)
+        trial = loop.setup(config)
     except ConfigError as e:
         if "larger than the" in str(e):
             return Measurement(batch_size, TOO_LARGE, error=str(e))
