@@ -134,7 +134,8 @@ def test_an_interrupted_batch_norm_trial_resumes_to_the_same_state_bitwise(
     (_, resumed), (_, uninterrupted) = (loop.restore(config, w, "latest")
                                         for w in (tmp_path, whole))
     for key in ("params", "model_state"):
-        for a, b in zip(jax.tree.leaves(resumed[key]), jax.tree.leaves(uninterrupted[key]),
+        for a, b in zip(jax.tree.leaves(getattr(resumed, key)),
+                        jax.tree.leaves(getattr(uninterrupted, key)),
                         strict=True):
             np.testing.assert_array_equal(a, b)
 
