@@ -1,6 +1,9 @@
-"""The pieces the training driver is built from: evaluation with at most two
-dispatches in flight (one trial or K), the train state's one step counter, and
-checkpoints in the layout they had before the state was typed."""
+"""The training driver and its pieces: the loop keeps two dispatches in flight and
+reads a log interval after the next is sent; evaluation keeps at most two in flight
+(one trial or K); the train state has one step counter, which the schedule reads;
+checkpoints in the layout they had before the state was typed still restore."""
+
+import types
 
 import jax
 import numpy as np
@@ -8,7 +11,7 @@ import pytest
 
 from configs import synthetic_mlp
 from playbook import config as config_lib
-from playbook.train import evaluation, loop, optimizers
+from playbook.train import driver, evaluation, loop, optimizers
 from playbook.train.checkpoints import Checkpoints
 from playbook.train.state import TrainState, check_restored
 
@@ -99,3 +102,61 @@ def test_a_restored_state_whose_counters_disagree_is_refused():
         check_restored(state, 5)
     with pytest.raises(RuntimeError, match="optimizer counts"):
         check_restored(state.replace(step=jax.numpy.asarray(5)), 5)
+
+
+class _Run:
+    """A TrialRun stand-in that notes what the driver hands it, and when."""
+
+    def __init__(self, events):
+        self.events, self.final = events, None
+
+    def start_interval(self):
+        pass
+
+    def record(self, step, stats, evaluation=None):
+        self.events.append(("read", step, [s["dispatch"] for s in stats],
+                            evaluation is not None and evaluation()[0]["valid/x"]))
+        return None
+
+    def finish(self, status, error=None, reason=None):
+        return status
+
+
+class _Driver(driver.Driver):
+    """The real loop over a stand-in program: a dispatch is a number."""
+
+    def __init__(self, trial, events):
+        super().__init__(trial, [_Run(events)], progs=None, hp=None, rng=None)
+        self.events, self.dispatched = events, 0
+
+    def dispatch(self, state, step, num_steps):
+        self.events.append(("dispatch", step + num_steps))
+        self.dispatched += 1
+        return state, {"dispatch": self.dispatched}
+
+    def evaluate(self, state, batches):
+        return [{"valid/x": float(self.dispatched)}]
+
+
+def test_the_driver_keeps_two_dispatches_in_flight_and_reads_an_interval_after_the_next_is_sent(
+        monkeypatch):
+    trial = types.SimpleNamespace(max_train_steps=100, eval_every_steps=50, log_every_steps=20,
+                                  steps_per_dispatch=10)
+    events = []
+    monkeypatch.setattr(driver.jax, "block_until_ready",
+                        lambda stats: events.append(("wait", stats["dispatch"])))
+    monkeypatch.setattr(driver.setup_lib, "eval_batches", lambda trial: [])
+    assert _Driver(trial, events).run(state="state", step=0) == ["done"]
+    dispatches = [e for e in events if e[0] == "dispatch"]
+    assert [e[1] for e in dispatches] == list(range(10, 101, 10))
+    # Dispatches are numbered from 1: before number k is sent, number k - 2 was waited for.
+    sent = [i for i, e in enumerate(events) if e[0] == "dispatch"]
+    for k, i in enumerate(sent, start=1):
+        assert k < 3 or ("wait", k - 2) in events[:i], (k, events[:i])
+    reads = [e for e in events if e[0] == "read"]
+    assert [r[1] for r in reads] == [20, 40, 50, 60, 80, 100]
+    # A log interval is read once the next dispatch is sent; an evaluation step at once,
+    # with the validation metrics of the state after its own dispatch.
+    assert reads[0][2] == [1, 2] and events.index(reads[0]) > events.index(("dispatch", 30))
+    assert reads[2] == ("read", 50, [5], 5.0) and events.index(reads[2]) < events.index(
+        ("dispatch", 60))
