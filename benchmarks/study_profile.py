@@ -49,12 +49,11 @@ sys.path.insert(0, os.path.abspath(_CHECKOUT))
 import jax  # noqa: E402, F401
 import orbax.checkpoint  # noqa: E402, F401
 
-from playbook import cli  # noqa: E402
+from playbook import cli, trial_files  # noqa: E402
 from playbook.study import runner  # noqa: E402
 from playbook.train import checkpoints as checkpoints_lib  # noqa: E402
 from playbook.train import driver, evaluation, loop, setup  # noqa: E402
 from playbook.train import metrics as metrics_lib  # noqa: E402
-from playbook.train import result as result_lib  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PHASES = ("start-up (imports)", "config + data", "init state", "compile + first dispatch", "training",
@@ -119,7 +118,7 @@ def instrument(profile: Profile) -> None:
         wrap(checkpoints_lib.Checkpoints, name, "checkpoint saves")
     for name in ("wait", "close"):
         wrap(checkpoints_lib.Checkpoints, name, "checkpoint waits")
-    wrap(result_lib, "write", "result writing")
+    wrap(trial_files, "write_result", "result writing")
     compiled: set[int] = set()
     original_programs = loop.programs
 

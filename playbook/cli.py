@@ -302,14 +302,13 @@ def _startup_line(store) -> str | None:
     import math
     import statistics
 
-    from playbook.study.store import read_json
+    from playbook import trial_files
 
     seconds = []
     for trial_id in store.trial_ids():  # result.json directly: no pandas for one line
-        result = read_json(os.path.join(store.trial_dir(trial_id), "result.json")) or {}
-        throughput = result.get("throughput") if isinstance(result, dict) else None
-        value = throughput.get("first_step_seconds") if isinstance(throughput, dict) else None
-        if isinstance(value, (int, float)) and math.isfinite(value):
+        result = trial_files.read_result(store.trial_dir(trial_id))
+        value = result.throughput.first_step_seconds if result else math.nan
+        if math.isfinite(value):
             seconds.append(float(value))
     if not seconds:
         return None

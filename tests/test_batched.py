@@ -10,13 +10,12 @@ import jax
 import numpy as np
 import pytest
 
-from playbook import cli
+from playbook import cli, trial_files
 from playbook import config as config_lib
 from playbook.errors import ConfigError
 from playbook.study import runner
 from playbook.study.store import StudyStore
 from playbook.train import batched, group_size, loop
-from playbook.train import result as result_lib
 
 # Float rounding differs between a batched and a single matrix product; stable
 # trials stay within this. (A trial at the edge of stability amplifies any such
@@ -68,7 +67,7 @@ def test_a_group_equals_its_trials_run_alone_and_a_diverged_member_stops_alone(
     _assert_same(grouped, alone, wg, wa)
     assert [r.trials_per_program for r in alone] == [1, 1, 1]
     for w in wg:  # each member has its own files, as if alone
-        assert result_lib.read(w).trials_per_program == 3
+        assert trial_files.read_result(w).trials_per_program == 3
         assert json.load(open(os.path.join(w, "config.json")))["learning_rate"] in (0.01, 100.0,
                                                                                     0.03)
     assert os.listdir(os.path.join(wg[0], "checkpoints"))
@@ -94,7 +93,7 @@ def test_an_interrupted_group_resumes_together_from_its_checkpoints(base, tmp_pa
     with mock.patch.object(batched.GroupDriver, "read", read_then_stop):
         with pytest.raises(KeyboardInterrupt):
             batched.train_group(configs, cut)
-    assert all(result_lib.read(w) is None for w in cut)
+    assert all(trial_files.read_result(w) is None for w in cut)
     calls = []
     real_run = batched.GroupDriver.run
 
@@ -219,7 +218,7 @@ def test_a_study_with_trials_per_program_equals_the_sequential_study(root, tmp_p
         assert grouped[trial_id].objective == pytest.approx(record.objective, abs=1e-6)
         assert stores["3"].attempts(trial_id) == 1
         # The K=3 study trained its trials three to a program, the sequential one alone.
-        assert [result_lib.read(stores[k].trial_dir(trial_id)).trials_per_program
+        assert [trial_files.read_result(stores[k].trial_dir(trial_id)).trials_per_program
                 for k in ("1", "3")] == [1, 3]
     # Trials of one optimizer share a program; the two optimizers do not.
     units = runner.make_units(stores["3"], sorted(grouped), 3, slots=1)

@@ -13,7 +13,7 @@ import pytest
 from configs import mnist1d_mlp
 from playbook import config as config_lib
 from playbook.train import batched, collapse, loop
-from playbook.train.result import TrialResult
+from playbook.trial_files import TrialResult
 from playbook.workloads.base import Split
 
 STEPS = 600

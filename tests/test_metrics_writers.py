@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 from tensorboardX.proto import event_pb2
 
-from playbook.train.metrics import MetricsWriter, Progress, read_metrics, read_records
+from playbook.train.metrics import MetricsWriter, Progress
+from playbook.trial_files import read_metrics, read_records
 
 
 def _tensorboard_events(workdir):

@@ -25,7 +25,7 @@ import jax, numpy as np
 from configs import synthetic_mlp
 from playbook import config as config_lib
 from playbook.train import loop
-from playbook.train.metrics import read_metrics
+from playbook.trial_files import read_metrics
 
 out = {"devices": jax.device_count()}
 for mode in ("replicated", "fsdp"):

@@ -7,14 +7,16 @@ import sys
 
 import pytest
 
+from playbook.atomic import read_json, write_json
 from playbook.errors import ConfigError
-from playbook.study.store import StudyStore, last_step, read_json, write_json_atomic
+from playbook.study.store import StudyStore
+from playbook.trial_files import last_step
 
 
 def test_atomic_write_replaces_whole_file_and_leaves_no_temporary(tmp_path):
     path = str(tmp_path / "result.json")
-    write_json_atomic(path, {"status": "done", "best": {"valid/loss": float("nan")}})
-    write_json_atomic(path, {"status": "diverged"})
+    write_json(path, {"status": "done", "best": {"valid/loss": float("nan")}})
+    write_json(path, {"status": "diverged"})
     assert read_json(path) == {"status": "diverged"}
     assert os.listdir(tmp_path) == ["result.json"]
 

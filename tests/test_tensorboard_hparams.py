@@ -8,8 +8,8 @@ from extra_modules import require
 from study_templates import BASELINE
 
 from playbook import config as config_lib
+from playbook import trial_files
 from playbook.train import loop
-from playbook.train import result as result_lib
 
 hparams_plugin = require("tensorboard.plugins.hparams", "dev")
 from tensorboard import context  # noqa: E402 - only where tensorboard is installed
@@ -71,7 +71,7 @@ def test_every_trial_is_a_session_with_its_hyperparameters_and_its_objective(stu
         group = sessions[f"trials/{i:04d}/tensorboard"]
         assert group.hparams["learning_rate"].number_value == pytest.approx(lr)
         values = {m.name.tag: m.value for m in group.metric_values}
-        result = result_lib.read(os.path.join(study_dir, "trials", f"{i:04d}"))
+        result = trial_files.read_result(os.path.join(study_dir, "trials", f"{i:04d}"))
         assert result.status == "done"
         assert values["best/valid/error_rate"] == pytest.approx(result.best["valid/error_rate"],
                                                                 abs=1e-6)

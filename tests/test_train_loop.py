@@ -12,10 +12,10 @@ import pytest
 
 from configs import mnist1d_cnn, mnist1d_mlp, synthetic_mlp
 from playbook import config as config_lib
+from playbook import trial_files
 from playbook.errors import ConfigError
-from playbook.train import evaluation, loop, main, result, sharding
-from playbook.train.metrics import read_metrics
-from playbook.train.result import Throughput, TrialResult
+from playbook.train import evaluation, loop, main, sharding
+from playbook.trial_files import Throughput, TrialResult, read_metrics
 
 
 def synthetic(**values):
@@ -119,7 +119,7 @@ def test_absurd_learning_rate_is_a_diverged_result_not_an_exception(tmp_path):
     assert res.status == "diverged"
     assert res.error is None and not (tmp_path / "error.txt").exists()
     assert res.steps < res.max_train_steps
-    assert result.read(tmp_path) == res
+    assert trial_files.read_result(tmp_path) == res
     records = read_metrics(tmp_path / "metrics.jsonl")
     assert records[-1]["step"] == res.steps
     loss = records[-1]["train/loss"]
@@ -158,7 +158,7 @@ def test_an_exception_during_training_is_a_failed_result_with_its_traceback(tmp_
     assert res.status == "failed"
     assert "RuntimeError: evaluation broke" in res.error
     assert "Traceback" in (tmp_path / "error.txt").read_text()
-    assert result.read(tmp_path).status == "failed"
+    assert trial_files.read_result(tmp_path).status == "failed"
     assert res.steps == 50  # the train metrics of the first evaluation step were read
 
 

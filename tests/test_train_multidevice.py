@@ -23,7 +23,7 @@ from configs import synthetic_mlp
 from playbook import config as config_lib
 from playbook.errors import ConfigError
 from playbook.train import loop
-from playbook.train.metrics import read_metrics
+from playbook.trial_files import read_metrics
 
 # Dropout and a padded last validation batch (250 = 7 * 32 + 26) are part of the check;
 # so are both kinds of dispatch: 10 steps fused in a scan, and one step without a loop.

@@ -17,7 +17,7 @@ import numpy as np
 from configs import synthetic_mlp
 from playbook import config as config_lib
 from playbook.train import loop
-from playbook.train.metrics import read_records
+from playbook.trial_files import read_records
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 # The latest checkpoint every 100 steps (checkpoint_policy), a best one when it ends.

@@ -20,7 +20,7 @@ from playbook.data.records import RecordSplit, carve
 from playbook.errors import ConfigError
 from playbook.train import loop, main, sharding
 from playbook.train import metrics as metrics_lib
-from playbook.train.metrics import read_metrics
+from playbook.trial_files import read_metrics
 from playbook.workloads.base import Split
 from playbook.workloads.lm import LanguageModel, byte_tokens
 

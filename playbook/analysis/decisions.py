@@ -16,12 +16,12 @@ import json
 import math
 import os
 import pprint
-import tempfile
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from playbook import atomic
 from playbook import config as config_lib
 from playbook.analysis import load as load_lib
 from playbook.analysis.comparison import (  # noqa: F401 - the comparison, re-exported
@@ -139,7 +139,7 @@ def adopt(study: Study | str | os.PathLike, items: Sequence[str], findings: Sequ
            f"{comparison.value.trial_id} ({study.metric} {comparison.value.best:.4g}).\n"
            f"Evidence: {comparison.sentence()}\n\n"
            f"    playbook train --config {path} --workdir runs/next_baseline")
-    write_text_atomic(path, config_source(config_lib.to_dict(config), doc))
+    atomic.write_text(path, config_source(config_lib.to_dict(config), doc))
     with open(os.path.join(study.root, DECISIONS_FILE), "a", encoding="utf-8") as f:
         f.write(json.dumps(record, default=_plain) + "\n")
         f.flush()
@@ -169,17 +169,3 @@ def _literal(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         raise ConfigError(f"config value {value} cannot be written to a config file")
     return _plain(value)
-
-
-def write_text_atomic(path: str, text: str) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide a report from its readers.
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

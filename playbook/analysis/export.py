@@ -15,7 +15,7 @@ import os
 
 import pandas as pd
 
-from playbook.analysis import decisions
+from playbook import atomic
 from playbook.analysis.load import load_study
 from playbook.errors import ConfigError
 
@@ -44,13 +44,12 @@ def export(study_dir: str | os.PathLike, fmt: str, out: str | os.PathLike) -> st
     if os.path.dirname(os.path.abspath(out)):
         os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     if fmt == "csv":
-        decisions.write_text_atomic(out, table.to_csv(index=False))
+        atomic.write_text(out, table.to_csv(index=False))
     elif fmt == "json":
-        decisions.write_text_atomic(out, table.to_json(orient="table", index=False, indent=1))
+        atomic.write_text(out, table.to_json(orient="table", index=False, indent=1))
     else:
-        tmp = f"{out}.tmp-{os.getpid()}"
-        table.to_parquet(tmp, index=False)
-        os.replace(tmp, out)
+        with atomic.replacing(out) as tmp:
+            table.to_parquet(tmp, index=False)
     return out
 
 

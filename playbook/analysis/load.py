@@ -12,9 +12,7 @@ reads as missing. Nothing is executed or unpickled; nothing is written.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
-import math
 import os
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -22,17 +20,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from playbook import trial_files
 from playbook.goal import Goal
 from playbook.study.runner import describe
 from playbook.study.spec import StudySpec
-from playbook.study.store import StudyStore, last_step, objective, read_json
+from playbook.study.store import StudyStore
+from playbook.trial_files import INFEASIBLE  # noqa: F401 - the analysis takes it from here
 
 # Columns of the trials table besides one per scientific and one per nuisance key.
 TRIAL_COLUMNS = ("trial_id", "label", "status", "objective", "best_step", "max_train_steps",
                  "steps", "seed", "repeats", "index", "error", "steps_per_second",
                  "first_step_seconds", "reason")
 CURVE_COLUMNS = ("trial_id", "step", "metric", "value")
-INFEASIBLE = ("diverged", "failed")
 
 log = logging.getLogger(__name__)
 
@@ -130,39 +129,33 @@ def load_study(study_dir: str | os.PathLike, spec: StudySpec | None = None) -> p
 def _trial_row(store: StudyStore, trial_id: str, metric: str, default_steps: int | None
                ) -> dict[str, Any] | None:
     trial_dir = store.trial_dir(trial_id)
-    meta = read_json(os.path.join(trial_dir, "trial.json"), warn=True)
+    meta = trial_files.read_record(trial_dir, warn=True)
     if meta is None:
         return None  # Not created yet (it appears on the next load), or damaged (warned).
-    result = read_json(os.path.join(trial_dir, "result.json"), warn=True) or {}
-    config = read_json(os.path.join(trial_dir, "config.json"), warn=True) or {}
-    status = result.get("status")
-    if status not in ("done", "diverged", "failed"):
-        status = "running" if _claimed(store, trial_id) else "pending"
-        result = {}
+    result = trial_files.read_result(trial_dir)
+    config = trial_files.read_config(trial_dir, warn=True) or {}
     scientific = dict(meta.get("scientific") or {})
-    max_steps = _int(result.get("max_train_steps")) or _int(config.get("max_train_steps"))
+    status = result.status if result else "running" if _claimed(store, trial_id) else "pending"
+    max_steps = (result.max_train_steps if result else 0) or _int(config.get("max_train_steps"))
+    throughput = result.throughput if result else trial_files.Throughput()
     return {
         "trial_id": trial_id,
         "label": describe(scientific),
         "scientific": scientific,
         "nuisance": dict(meta.get("nuisance") or {}),
         "status": status,
-        "objective": objective(result, metric) if result else None,
-        "best_step": _int(result.get("best_step")),
+        "objective": trial_files.objective(result, metric),
+        "best_step": result.best_step if result else None,
         "max_train_steps": max_steps or default_steps,
-        "steps": _int(result.get("steps")) or last_step(trial_dir),
+        "steps": (result.steps if result else 0) or trial_files.last_step(trial_dir),
         "seed": _int(meta.get("seed", config.get("seed"))),
         "repeats": meta.get("repeats"),
         "index": _int(meta.get("index")),
-        "error": result.get("error"),
-        "reason": result.get("reason") if isinstance(result.get("reason"), str) else None,
-        **{key: _throughput(result, key) for key in ("steps_per_second", "first_step_seconds")},
+        "error": result.error if result else None,
+        "reason": result.reason if result else None,
+        "steps_per_second": throughput.steps_per_second,
+        "first_step_seconds": throughput.first_step_seconds,
     }
-
-
-def _throughput(result: dict[str, Any], key: str) -> Any:
-    throughput = result.get("throughput")
-    return throughput.get(key) if isinstance(throughput, dict) else None
 
 
 def _claimed(store: StudyStore, trial_id: str) -> bool:
@@ -194,7 +187,8 @@ def load_curves(study_dir: str | os.PathLike, trial_ids: Iterable[str] | None = 
     ids = store.trial_ids() if trial_ids is None else list(trial_ids)
     frames = []
     for trial_id in ids:
-        records = read_metrics_lenient(os.path.join(store.trial_dir(trial_id), "metrics.jsonl"))
+        records = read_metrics_lenient(trial_files.path(store.trial_dir(trial_id),
+                                                        trial_files.METRICS_FILE))
         rows = [(trial_id, step, metric, value) for step, scalars in records
                 for metric, value in scalars.items()]
         if rows:
@@ -215,31 +209,12 @@ def read_metrics_lenient(path: str) -> list[tuple[int, dict[str, float]]]:
     damage, and is logged with the file and line number.
     """
     try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            lines = f.read().split("\n")
+        records = trial_files.read_metrics(path, malformed="skip")
     except OSError:
         return []
-    by_step: dict[int, dict[str, float]] = {}
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-            step = int(record["step"])
-        except (ValueError, KeyError, TypeError):
-            if number < len(lines):
-                log.warning("%s:%d is not a JSON object with a step: %r; skipped", path, number,
-                            line[:80])
-            continue
-        scalars = by_step.setdefault(step, {})
-        for key, value in record.items():
-            if key == "step":
-                continue
-            if value is None:
-                scalars[key] = math.nan
-            elif isinstance(value, (int, float)) and not isinstance(value, bool):
-                scalars[key] = float(value)
-    return sorted(by_step.items())
+    return [(record["step"], {key: float(value) for key, value in record.items()
+                              if key != "step" and isinstance(value, (int, float))
+                              and not isinstance(value, bool)}) for record in records]
 
 
 def curve(curves: pd.DataFrame, trial_id: str, metric: str) -> tuple[np.ndarray, np.ndarray]:

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from playbook import atomic
 from playbook.analysis import decisions, diagnostics, plots, rounds
 from playbook.analysis import load as load_lib
 from playbook.analysis.diagnostics import Finding
@@ -67,15 +68,14 @@ def write_report(study: Study | str | os.PathLike, findings: Sequence[Finding] |
     page = render(study, findings, figure_files, configs,
                   interactive=static_report.write(study, out))
     path = os.path.join(out, "index.html")
-    decisions.write_text_atomic(path, page)
+    atomic.write_text(path, page)
     return path
 
 
 def _save_figure(fig, path: str) -> None:
-    # Unique per process: two runners finishing one study may write the report at once.
-    tmp = os.path.join(os.path.dirname(path), f".tmp-{os.getpid()}-{os.path.basename(path)}")
-    fig.savefig(tmp, format="png", dpi=100)
-    os.replace(tmp, path)
+    # A temporary of its own: two runners finishing one study may write the report at once.
+    with atomic.replacing(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
 
 
 def _write_trial_configs(study: Study, out: str) -> dict[str, str]:
@@ -90,7 +90,7 @@ def _write_trial_configs(study: Study, out: str) -> dict[str, str]:
         path = os.path.join(out, "configs", f"trial_{trial_id}.py")
         doc = (f"The config of trial {trial_id} of study '{study.spec.name}' ({study.root}).\n\n"
                f"    playbook train --config {path} --workdir runs/trial_{trial_id}")
-        decisions.write_text_atomic(path, decisions.config_source(config, doc))
+        atomic.write_text(path, decisions.config_source(config, doc))
         written[trial_id] = path
     return written
 

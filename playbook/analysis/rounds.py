@@ -19,6 +19,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+from playbook import atomic
 from playbook import config as config_lib
 from playbook.analysis import decisions, diagnostics
 from playbook.analysis import draft as draft_lib
@@ -73,9 +74,9 @@ def write_next(study_dir: str, out: str | None = None, adopt: Sequence[str] = ()
         baseline = os.path.abspath(adopted)  # adopt's next_baseline.py is beside it already
     else:
         baseline = os.path.splitext(out)[0] + "_baseline.py"
-        decisions.write_text_atomic(baseline, _baseline_source(study, decision))
+        atomic.write_text(baseline, _baseline_source(study, decision))
     text = config_text(study, drafted, out, baseline, decision)
-    decisions.write_text_atomic(out, text)
+    atomic.write_text(out, text)
     try:
         StudySpec.load(out)
     except ConfigError as e:  # a bug of the draft, never the user's: say so, keep nothing

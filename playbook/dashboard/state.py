@@ -23,18 +23,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from playbook import trial_files
 from playbook.analysis import decisions, diagnostics
 from playbook.analysis.load import Study
 from playbook.dashboard import figures
 from playbook.errors import ConfigError
 from playbook.goal import Goal
-from playbook.study.store import StudyStore, check_trial_id, read_json
+from playbook.study.store import StudyStore, check_trial_id
 
 STUDY_FILE = "study.json"
 MAX_DEPTH = 3  # how deep under the served directory studies are looked for
 NEXT_ROUND_FILES = ("next_baseline.py", "next_study.py")
 GROUPS = ("pending", "running", "done", "infeasible", "failed")
-_TRIAL_FILES = ("trial.json", "result.json", "metrics.jsonl", "attempts.jsonl")
+_TRIAL_FILES = (trial_files.TRIAL_FILE, trial_files.RESULT_FILE, trial_files.METRICS_FILE,
+                trial_files.ATTEMPTS_FILE)
 
 log = logging.getLogger(__name__)
 
@@ -225,10 +227,10 @@ def trial_view(study_dir: str, trial_id: str) -> dict[str, Any] | None:
         "trial_id": trial_id, "study": study.spec.name, "metric": study.metric,
         "row": trial_rows(study)[int(np.flatnonzero(study.trials["trial_id"] == trial_id)[0])]
         if len(row) else None,
-        "trial": read_json(os.path.join(trial_dir, "trial.json")),
-        "config": read_json(os.path.join(trial_dir, "config.json")),
-        "result": read_json(os.path.join(trial_dir, "result.json")),
-        "error": _text(store, os.path.join(trial_dir, "error.txt")),
+        "trial": trial_files.read_record(trial_dir),
+        "config": trial_files.read_config(trial_dir),
+        "result": result.to_dict() if (result := trial_files.read_result(trial_dir)) else None,
+        "error": _text(store, trial_files.path(trial_dir, trial_files.ERROR_FILE)),
         "checkpoints": checkpoints(store, trial_dir),
         "commands": retrain_commands(study_dir, trial_id),
         "curves": _guarded(lambda: json.loads(figures.to_json(figures.curves_figure(
@@ -243,7 +245,7 @@ def _curve_metrics(metric: str, logged: Sequence[str]) -> list[str]:
 
 def checkpoints(store: StudyStore, trial_dir: str) -> dict[str, Any]:
     """The best checkpoint's path (from result.json) and the checkpoint steps on disk."""
-    result = read_json(os.path.join(trial_dir, "result.json")) or {}
+    result = trial_files.read_result(trial_dir)
     folder = os.path.join(trial_dir, "checkpoints")
     steps = []
     if os.path.isdir(folder) and store.escapes(folder) is None:
@@ -251,7 +253,8 @@ def checkpoints(store: StudyStore, trial_dir: str) -> dict[str, Any]:
             path = os.path.join(folder, kind)
             if os.path.isdir(path):
                 steps += [f"{kind}/{s}" for s in sorted(os.listdir(path)) if s.isdigit()]
-    return {"best": result.get("best_checkpoint"), "directory": folder, "saved": steps}
+    return {"best": result.best_checkpoint if result else None, "directory": folder,
+            "saved": steps}
 
 
 def retrain_commands(study_dir: str, trial_id: str) -> list[str]:
@@ -268,10 +271,10 @@ def retrain_commands(study_dir: str, trial_id: str) -> list[str]:
 def config_source(study_dir: str, trial_id: str) -> str | None:
     """The trial's config as a Python config file for `playbook train`."""
     try:
-        path = os.path.join(StudyStore(study_dir).trial_dir(trial_id), "config.json")
+        trial_dir = StudyStore(study_dir).trial_dir(trial_id)
     except ConfigError:
         return None
-    config = read_json(path)
+    config = trial_files.read_config(trial_dir)
     if config is None:
         return None
     doc = (f"The config of trial {trial_id} of the study in {study_dir}.\n\n"

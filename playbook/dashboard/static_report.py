@@ -13,6 +13,7 @@ import html
 import json
 import os
 
+from playbook import atomic
 from playbook.analysis.load import Study
 from playbook.dashboard import figures
 
@@ -53,7 +54,4 @@ def _write_if_changed(path: str, data: bytes) -> None:
                 return
     except OSError:
         pass
-    tmp = os.path.join(os.path.dirname(path), f".tmp-{os.getpid()}-{os.path.basename(path)}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
+    atomic.write_bytes(path, data, fsync=False)

@@ -14,7 +14,8 @@ from __future__ import annotations
 from playbook import config as config_lib
 from playbook import designers
 from playbook.study.spec import StudySpec, TrialSpec
-from playbook.study.store import FINISHED, StudyStore, TrialRecord
+from playbook.study.store import StudyStore, TrialRecord
+from playbook.trial_files import FINISHED
 
 
 def adaptive(spec: StudySpec) -> bool:

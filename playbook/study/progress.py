@@ -18,8 +18,9 @@ import sys
 import threading
 import time
 
+from playbook import trial_files
 from playbook.study.spec import StudySpec
-from playbook.study.store import StudyStore, TrialRecord, read_json
+from playbook.study.store import StudyStore, TrialRecord
 
 
 def _duration(seconds: float) -> str:
@@ -42,13 +43,13 @@ def seconds_per_step(store: StudyStore, records: list[TrialRecord], max_steps: i
         if r.status != "done" or store.attempts(r.trial_id) != 1:
             continue
         started = store.last_attempt_time(r.trial_id)
-        path = os.path.join(store.trial_dir(r.trial_id), "result.json")
-        ended = _mtime(path)
+        trial_dir = store.trial_dir(r.trial_id)
+        ended = _mtime(trial_files.path(trial_dir, trial_files.RESULT_FILE))
         if started is None or ended is None:
             continue
-        first = ((read_json(path) or {}).get("throughput") or {}).get("first_step_seconds")
-        training = ended - started - (first if isinstance(first, (int, float))
-                                      and math.isfinite(first) else 0.0)
+        result = trial_files.read_result(trial_dir)
+        first = result.throughput.first_step_seconds if result else math.nan
+        training = ended - started - (first if math.isfinite(first) else 0.0)
         if training > 0:
             finished.append(training / max_steps)
     if finished:
@@ -89,7 +90,7 @@ def line(store: StudyStore, spec: StudySpec, seen: dict[str, tuple[float, int]] 
     """One status line: a bar over trials, the running trials' steps, and an ETA."""
     records = store.trials(spec.metric)
     total = len(records)
-    finished = sum(r.status in ("done", "diverged", "failed") for r in records)
+    finished = sum(r.status in trial_files.ENDED for r in records)
     max_steps = int(spec.baseline.get("max_train_steps", 1) or 1)
     width = 20
     filled = int(width * finished / max(total, 1))

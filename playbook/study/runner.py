@@ -21,12 +21,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from playbook import config as config_lib
-from playbook import external
+from playbook import external, trial_files
 from playbook.errors import ConfigError, storage_fault
 from playbook.goal import Goal
 from playbook.study import generate
 from playbook.study.spec import StudySpec, TrialSpec
-from playbook.study.store import StudyStore, TrialRecord, read_json, write_json_atomic
+from playbook.study.store import StudyStore, TrialRecord, read_json
 
 VERSION = 1
 # Fields of a study that may change on an existing directory: these continue it.
@@ -237,10 +237,7 @@ def run_group(study_dir: str, trial_ids: Sequence[str], size: int | str) -> dict
 
 
 def _finished_status(store: StudyStore, trial_id: str) -> str | None:
-    result = read_json(os.path.join(store.trial_dir(trial_id), "result.json"))
-    if result is not None and result.get("status") in ("done", "diverged", "failed"):
-        return result["status"]
-    return None
+    return trial_files.status(store.trial_dir(trial_id))
 
 
 def _trial_config(store: StudyStore, trial_id: str):
@@ -262,11 +259,9 @@ def _train_alone(store: StudyStore, trial_id: str) -> str:
         if storage_fault(e) is not None:
             raise  # The disk, not the trial: it stays unfinished and resumes once fixed.
         text = traceback.format_exc()
-        with open(os.path.join(trial_dir, "error.txt"), "w") as f:
-            f.write(text)
-        write_json_atomic(os.path.join(trial_dir, "result.json"),
-                          {"status": "failed", "error": text.strip().splitlines()[-1],
-                           "best": None, "best_step": None, "steps": 0})
+        trial_files.write_error(trial_dir, text)
+        trial_files.write_result(trial_dir, trial_files.failed(text, trial_files.read_config(
+            trial_dir)))
         return "failed"
 
 

@@ -1,11 +1,10 @@
-"""A study directory on disk: its files, atomic writes, trial claims, and trial states.
+"""A study directory on disk: its files, trial claims, and trial states.
 
 Layout (everything in open formats; nothing is unpickled or executed on load):
 
     STUDY_DIR/study.json                 the validated spec, designer state
-    STUDY_DIR/trials/<id>/trial.json     scientific + nuisance values, point, seed, repeats
-    STUDY_DIR/trials/<id>/config.json    the trial's full resolved config
-    STUDY_DIR/trials/<id>/result.json    written by the trial when it ends
+    STUDY_DIR/trials/<id>/               a trial directory (playbook.trial_files): trial.json,
+                                         config.json, metrics.jsonl, result.json, error.txt
     STUDY_DIR/trials/<id>/lock           held (flock) while a runner trains the trial
     STUDY_DIR/trials/<id>/attempts.jsonl one line per start of the trial: time, host, the
                                          process (pid) and its parent (ppid: the runner,
@@ -23,95 +22,24 @@ import contextlib
 import dataclasses
 import fcntl
 import json
-import logging
 import os
 import re
 import socket
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from typing import Any
 
+from playbook import trial_files
+
+# read_json: the study's readers take it from here too.
+from playbook.atomic import read_json, remove_temporaries, warn_damaged, write_json
 from playbook.errors import ConfigError
 
-STATUSES = ("pending", "running", "done", "diverged", "failed")
-FINISHED = ("done", "diverged")
 _TRIAL_ID = re.compile(r"^[0-9]{4,}(-seed[0-9]+)?$")
 
 # How long a runner waits for a trial's lock before leaving the trial to whoever holds it.
 CLAIM_GRACE_S = 2.0
-
-log = logging.getLogger(__name__)
-
-
-def write_json_atomic(path: str, obj: Any) -> None:
-    """Writes JSON so a reader sees the old file or the new one, never half of one."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=directory)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=1, sort_keys=False, allow_nan=True)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-_TEMPORARY = re.compile(r"^(\.tmp-.*\.json|.+\.tmp-[0-9]+)$")
-
-
-def remove_temporaries(directory: str) -> list[str]:
-    """Deletes the temporaries that writers killed mid-write left in `directory`
-    (`.tmp-*.json` of `write_json_atomic`, `NAME.tmp-<pid>` of a trial's own writes).
-
-    Call only while holding what serialises the directory's writers (the study
-    lock for the study root, a trial's claim for its directory).
-    """
-    removed = []
-    with contextlib.suppress(OSError):
-        for name in os.listdir(directory):
-            if _TEMPORARY.match(name):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(os.path.join(directory, name))
-                    removed.append(name)
-    return removed
-
-
-def read_json(path: str, *, warn: bool = False) -> dict | None:
-    """The JSON object in `path`, or None if it is missing or unreadable (half-written).
-
-    Every JSON file of a study is written atomically, so a reader never sees one
-    being written: one that exists but does not parse was damaged (a crash of a
-    copy, a full disk, an edit). With `warn`, that is logged once, naming the file.
-    """
-    try:
-        with open(path) as f:
-            obj = json.load(f)
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as e:
-        if warn:
-            warn_damaged(path, f"{type(e).__name__}: {str(e).splitlines()[0][:200]}")
-        return None
-    if not isinstance(obj, dict):
-        if warn:
-            warn_damaged(path, f"a JSON {type(obj).__name__}, not an object")
-        return None
-    return obj
-
-
-_WARNED: set[tuple[str, str]] = set()
-
-
-def warn_damaged(path: str, problem: str) -> None:
-    """Logs once per process that `path` is damaged and is read as missing."""
-    if (path, problem) not in _WARNED:
-        _WARNED.add((path, problem))
-        log.warning("%s is unreadable (%s); it is treated as missing", path, problem)
 
 
 def check_trial_id(trial_id: str) -> str:
@@ -180,7 +108,7 @@ class StudyStore:
     def write_study(self, study: dict) -> None:
         """Replaces study.json; call under `study_lock`, which every writer of it holds."""
         remove_temporaries(self.root)
-        write_json_atomic(self.study_json, study)
+        write_json(self.study_json, study)
 
     @contextlib.contextmanager
     def study_lock(self) -> Iterator[None]:
@@ -199,18 +127,18 @@ class StudyStore:
         """Creates a trial's directory; an existing trial.json is never overwritten."""
         path = self.trial_dir(record.trial_id)
         os.makedirs(path, exist_ok=True)
-        if read_json(os.path.join(path, "trial.json")) is not None:
+        if trial_files.read_record(path) is not None:
             return
         # A damaged trial.json is written again; an intact config.json is left as it is.
         remove_temporaries(path)  # of a creation killed midway: nobody claims the trial yet
-        if read_json(os.path.join(path, "config.json")) is None:
-            write_json_atomic(os.path.join(path, "config.json"), config)
-        write_json_atomic(os.path.join(path, "trial.json"), record.to_json())
+        if trial_files.read_config(path) is None:
+            trial_files.write_config(path, config)
+        trial_files.write_record(path, record.to_json())
 
     def readable_trial_ids(self) -> list[str]:
         """The trials whose trial.json can be read (`trial_ids` lists every one)."""
         return [t for t in self.trial_ids()
-                if read_json(os.path.join(self.trials_dir, t, "trial.json")) is not None]
+                if trial_files.read_record(os.path.join(self.trials_dir, t)) is not None]
 
     def trial_ids(self) -> list[str]:
         """The trials on disk; a trial directory that links outside the study is left out."""
@@ -219,7 +147,8 @@ class StudyStore:
         ids = []
         for name in sorted(os.listdir(self.trials_dir)):
             path = os.path.join(self.trials_dir, name)
-            if not _TRIAL_ID.match(name) or not os.path.exists(os.path.join(path, "trial.json")):
+            if not _TRIAL_ID.match(name) or not os.path.exists(
+                    trial_files.path(path, trial_files.TRIAL_FILE)):
                 continue
             if (outside := self.escapes(path)) is not None:
                 warn_damaged(path, f"a link to {outside}, outside the study directory")
@@ -246,7 +175,7 @@ class StudyStore:
 
     def read_trial(self, trial_id: str, metric: str) -> TrialRecord | None:
         path = self.trial_dir(trial_id)
-        meta = read_json(os.path.join(path, "trial.json"), warn=True)
+        meta = trial_files.read_record(path, warn=True)
         if meta is None:
             return None
         record = TrialRecord(
@@ -254,13 +183,13 @@ class StudyStore:
             scientific=dict(meta.get("scientific", {})), nuisance=dict(meta.get("nuisance", {})),
             point=tuple(meta.get("point", ())), seed=int(meta.get("seed", 0)),
             repeats=meta.get("repeats"))
-        result = read_json(os.path.join(path, "result.json"), warn=True)
-        if result is not None and result.get("status") in ("done", "diverged", "failed"):
+        result = trial_files.read_result(path)
+        if result is not None:
             return dataclasses.replace(
-                record, status=result["status"], objective=objective(result, metric),
-                best_step=result.get("best_step"), steps=int(result.get("steps") or 0))
+                record, status=result.status, objective=trial_files.objective(result, metric),
+                best_step=result.best_step, steps=result.steps)
         status = "running" if self.is_claimed(trial_id) else "pending"
-        return dataclasses.replace(record, status=status, steps=last_step(path))
+        return dataclasses.replace(record, status=status, steps=trial_files.last_step(path))
 
     def trials(self, metric: str) -> list[TrialRecord]:
         records = (self.read_trial(t, metric) for t in self.trial_ids())
@@ -315,13 +244,14 @@ class StudyStore:
         if (task := _ray_task_id()) is not None:
             record["ray_task"] = task
         line = json.dumps(record)
-        with open(os.path.join(self.trial_dir(trial_id), "attempts.jsonl"), "a") as f:
+        with open(trial_files.path(self.trial_dir(trial_id), trial_files.ATTEMPTS_FILE), "a") as f:
             f.write(line + "\n")
 
     def last_attempt_time(self, trial_id: str) -> float | None:
         """When the trial's latest attempt started (time.time()), or None."""
         try:
-            with open(os.path.join(self.trial_dir(trial_id), "attempts.jsonl"), "rb") as f:
+            with open(trial_files.path(self.trial_dir(trial_id), trial_files.ATTEMPTS_FILE),
+                      "rb") as f:
                 lines = f.read().decode("utf-8", "replace").splitlines()
         except OSError:
             return None
@@ -334,7 +264,7 @@ class StudyStore:
 
     def attempts(self, trial_id: str) -> int:
         try:
-            with open(os.path.join(self.trial_dir(trial_id), "attempts.jsonl")) as f:
+            with open(trial_files.path(self.trial_dir(trial_id), trial_files.ATTEMPTS_FILE)) as f:
                 return sum(1 for line in f if line.strip())
         except OSError:
             return 0
@@ -350,32 +280,3 @@ def _ray_task_id() -> str | None:
     if context.worker.mode != ray.WORKER_MODE:
         return None
     return context.get_task_id()
-
-
-def objective(result: dict, metric: str) -> float | None:
-    """A finished trial's objective: its best validation value of `metric` during training."""
-    if result.get("status") != "done":
-        return None  # Diverged and failed trials are infeasible.
-    best = result.get("best") or {}
-    for key in (metric, metric.split("/", 1)[-1]):
-        if key in best and best[key] is not None:
-            return float(best[key])
-    return None
-
-
-def last_step(trial_dir: str) -> int:
-    """The last step recorded in a trial's metrics.jsonl (0 if none); tolerates a torn line."""
-    path = os.path.join(trial_dir, "metrics.jsonl")
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            f.seek(max(0, f.tell() - 4096))
-            lines = f.read().decode("utf-8", "replace").splitlines()
-    except OSError:
-        return 0
-    for line in reversed(lines):
-        try:
-            return int(json.loads(line)["step"])
-        except (ValueError, KeyError, TypeError):
-            continue
-    return 0

@@ -37,15 +37,14 @@ import numpy as np
 from ml_collections import ConfigDict
 
 from playbook import config as config_lib
-from playbook import external
+from playbook import external, trial_files
 from playbook.data import batching
 from playbook.errors import ConfigError, storage_fault
 from playbook.train import driver, evaluation, loop, optimizers, programs, sharding
-from playbook.train import result as result_lib
 from playbook.train.bookkeeping import TrialRun
-from playbook.train.result import TrialResult
 from playbook.train.setup import TrialSetup
 from playbook.train.state import TrainState
+from playbook.trial_files import TrialResult
 
 log = logging.getLogger(__name__)
 
@@ -164,8 +163,8 @@ def train_group(configs: Sequence[ConfigDict], workdirs: Sequence[str | os.PathL
     workdirs = [os.path.abspath(os.fspath(w)) for w in workdirs]
     if len(configs) != len(workdirs):
         raise ValueError(f"{len(configs)} configs for {len(workdirs)} workdirs")
-    results: list[TrialResult | None] = [result_lib.read(w) for w in workdirs]
-    todo = [i for i, r in enumerate(results) if r is None or r.status not in result_lib.FINISHED]
+    results: list[TrialResult | None] = [trial_files.read_result(w) for w in workdirs]
+    todo = [i for i, r in enumerate(results) if r is None or r.status not in trial_files.FINISHED]
     if len(todo) >= 2:
         try:
             for i, result in zip(todo, _train_together([configs[i] for i in todo],
@@ -178,7 +177,7 @@ def train_group(configs: Sequence[ConfigDict], workdirs: Sequence[str | os.PathL
                 raise  # a full or read-only disk: no member failed, and alone they cannot write
             log.exception("a group of %d trials failed; training them one by one", len(todo))
     for i in todo:
-        if results[i] is None or results[i].status not in result_lib.FINISHED:
+        if results[i] is None or results[i].status not in trial_files.FINISHED:
             results[i] = loop.train_and_evaluate(configs[i], workdirs[i], progress=False)
     return results  # type: ignore[return-value]
 

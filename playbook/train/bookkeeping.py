@@ -28,14 +28,14 @@ import numpy as np
 from ml_collections import ConfigDict
 
 from playbook import config as config_lib
+from playbook import trial_files
 from playbook.goal import Goal
 from playbook.train import checkpoint_policy, collapse, divergence, sharding
 from playbook.train import metrics as metrics_lib
-from playbook.train import result as result_lib
 from playbook.train.checkpoints import Checkpoints
-from playbook.train.result import Throughput, TrialResult
 from playbook.train.setup import TrialSetup
 from playbook.train.state import TrainState, check_restored
+from playbook.trial_files import Throughput, TrialResult
 
 log = logging.getLogger(__name__)
 
@@ -119,9 +119,9 @@ class TrialRun:
         """Best and final validation metrics of the run before, from checkpoints and
         metrics.jsonl (which has every evaluation, even with keep_best=0)."""
         evaluations: dict[int, dict[str, float]] = {}
-        path = os.path.join(self.workdir, metrics_lib.METRICS_FILE)
+        path = trial_files.path(self.workdir, trial_files.METRICS_FILE)
         if os.path.exists(path):
-            for record in metrics_lib.read_metrics(path, malformed="skip"):
+            for record in trial_files.read_metrics(path, malformed="skip"):
                 if "train/loss" in record and record["step"] <= step:
                     self.watch.note(int(record["step"]), _float(record["train/loss"]))
                 valid = {k: v for k, v in record.items() if k.startswith("valid/")}
@@ -242,7 +242,7 @@ class TrialRun:
         result = self.result(status, error=error, reason=reason)
         self.close()
         if sharding.is_main_process():
-            result_lib.write(self.workdir, result)
+            trial_files.write_result(self.workdir, result)
         return result
 
     def _throughput(self) -> Throughput:

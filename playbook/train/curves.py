@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from playbook.train import metrics as metrics_lib
+from playbook import trial_files
 
 SOURCES = ("returned", "tensorboard", "metrics.jsonl")
 # Names a training loss is logged under, in order; a config's `train_loss_metric` comes first.
@@ -60,9 +60,9 @@ def collect(returned: Any, workdir: str, last_step: int | None = None) -> Curves
     `last_step` places returned final metrics when no source logged a step.
     """
     events, wall_times = read_event_files(workdir)
-    layers = [("returned", _returned_records(returned)),
-              ("tensorboard", events),
-              ("metrics.jsonl", _jsonl_records(os.path.join(workdir, metrics_lib.METRICS_FILE)))]
+    jsonl = trial_files.path(workdir, trial_files.METRICS_FILE)
+    layers = [("returned", _returned_records(returned)), ("tensorboard", events),
+              ("metrics.jsonl", _jsonl_records(jsonl))]
     final = _final_metrics(returned)
     by_step: dict[int, dict[str, float]] = {}
     sources: dict[str, str] = {}
@@ -135,7 +135,7 @@ def _final_metrics(value: Any) -> dict[str, float]:
 def _jsonl_records(path: str) -> dict[int, dict[str, float]]:
     if not os.path.exists(path):
         return {}
-    return {int(r["step"]): _scalars(r) for r in metrics_lib.read_metrics(path, malformed="skip")}
+    return {int(r["step"]): _scalars(r) for r in trial_files.read_metrics(path, malformed="skip")}
 
 
 def event_files(workdir: str) -> list[str]:

@@ -28,9 +28,9 @@ from playbook.train import evaluation as evaluation_lib
 from playbook.train import setup as setup_lib
 from playbook.train.bookkeeping import TrialRun
 from playbook.train.programs import Programs
-from playbook.train.result import TrialResult
 from playbook.train.setup import TrialSetup
 from playbook.train.state import TrainState
+from playbook.trial_files import TrialResult
 
 
 class Driver:

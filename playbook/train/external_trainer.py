@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import logging
 import math
 import os
@@ -46,18 +45,15 @@ import numpy as np
 from ml_collections import ConfigDict
 
 from playbook import config as config_lib
-from playbook import external
+from playbook import external, trial_files
 from playbook.errors import ConfigError, storage_fault
 from playbook.goal import Goal
 from playbook.train import collapse, divergence
 from playbook.train import curves as curves_lib
 from playbook.train import metrics as metrics_lib
-from playbook.train import result as result_lib
-from playbook.train.result import Throughput, TrialResult
+from playbook.trial_files import Throughput, TrialResult
 
 WORKDIR = "workdir"  # the function's own directory inside the trial directory
-CONFIG_FILE = "config.json"
-ERROR_FILE = "error.txt"
 # Config keys that give a trial's length, when the config has one.
 LENGTH_KEYS = ("max_train_steps", "num_train_steps")
 
@@ -71,16 +67,15 @@ def train_and_evaluate(config: ConfigDict, trial_dir: str | os.PathLike) -> Tria
     trainer raises is a failed result, returned.
     """
     trial_dir = os.path.abspath(os.fspath(trial_dir))
-    previous = result_lib.read(trial_dir)
-    if previous is not None and previous.status in result_lib.FINISHED:
+    previous = trial_files.read_result(trial_dir)
+    if previous is not None and previous.status in trial_files.FINISHED:
         return previous
     reference = external.trainer_of(config)
     trainer = external.load_trainer(reference)
     metric, goal = metric_and_goal(config)
     workdir = os.path.join(trial_dir, WORKDIR)
     os.makedirs(workdir, exist_ok=True)
-    result_lib.write_atomic(os.path.join(trial_dir, CONFIG_FILE),
-                            json.dumps(config_lib.to_dict(config), indent=1, sort_keys=True))
+    trial_files.write_config(trial_dir, config_lib.to_dict(config))
     returned, error = None, None
     started = time.time()  # event files hold wall times since the epoch
     try:
@@ -95,8 +90,8 @@ def train_and_evaluate(config: ConfigDict, trial_dir: str | os.PathLike) -> Tria
                                  throughput=throughput(found, started, config))
     write_metrics(trial_dir, found, config, result)
     if result.status == "failed":
-        result_lib.write_atomic(os.path.join(trial_dir, ERROR_FILE), result.error + "\n")
-    result_lib.write(trial_dir, result)
+        trial_files.write_error(trial_dir, result.error)
+    trial_files.write_result(trial_dir, result)
     return result
 
 
@@ -223,7 +218,7 @@ def write_metrics(trial_dir: str, found: curves_lib.Curves, config: ConfigDict,
 
     loss_name = curves_lib.train_loss_name(found, _loss_key(config))
     with contextlib.suppress(FileNotFoundError):
-        os.remove(os.path.join(trial_dir, metrics_lib.METRICS_FILE))
+        os.remove(trial_files.path(trial_dir, trial_files.METRICS_FILE))
     shutil.rmtree(os.path.join(trial_dir, metrics_lib.TENSORBOARD_DIR), ignore_errors=True)
     with metrics_lib.MetricsWriter(trial_dir) as writer:
         writer.write_hparams(config_lib.flatten(config_lib.to_dict(config)),

@@ -29,7 +29,6 @@ failed `TrialResult` is returned, not raised: a study goes on, and
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -38,10 +37,9 @@ import traceback
 from ml_collections import ConfigDict
 
 from playbook import config as config_lib
-from playbook import external
+from playbook import external, trial_files
 from playbook.errors import ConfigError, storage_fault
 from playbook.train import checkpoint_policy, sharding
-from playbook.train import result as result_lib
 from playbook.train.bookkeeping import TrialRun, objective_tag, tensorboard_metrics
 from playbook.train.checkpoints import Checkpoints
 from playbook.train.driver import Driver
@@ -56,7 +54,6 @@ from playbook.train.programs import (
     programs,
     start,
 )
-from playbook.train.result import TrialResult
 from playbook.train.setup import (
     DEFAULT_DIVERGENCE_FACTOR,
     DEFAULT_STEPS_PER_DISPATCH,
@@ -68,6 +65,7 @@ from playbook.train.setup import (
     use_compilation_cache,
 )
 from playbook.train.state import TrainState
+from playbook.trial_files import TrialResult
 
 __all__ = [
     "DEFAULT_DIVERGENCE_FACTOR", "DEFAULT_STEPS_PER_DISPATCH", "TRACE_COUNTS", "Functions",
@@ -75,9 +73,6 @@ __all__ = [
     "evaluate_checkpoint", "functions", "init_state", "objective_tag", "program_key",
     "programs", "restore", "setup", "start", "tensorboard_metrics", "train_and_evaluate",
     "train_batches", "use_compilation_cache", "write_config"]
-
-CONFIG_FILE = "config.json"
-ERROR_FILE = "error.txt"
 
 log = logging.getLogger(__name__)
 
@@ -99,8 +94,8 @@ def train_and_evaluate(config: ConfigDict, workdir: str | os.PathLike,
         return external_trainer.train_and_evaluate(config, workdir)
     started = time.perf_counter()
     workdir = os.path.abspath(os.fspath(workdir))  # orbax needs absolute paths
-    previous = result_lib.read(workdir)
-    if previous is not None and previous.status in result_lib.FINISHED:
+    previous = trial_files.read_result(workdir)
+    if previous is not None and previous.status in trial_files.FINISHED:
         return previous
     run = None
     try:
@@ -123,15 +118,12 @@ def train_and_evaluate(config: ConfigDict, workdir: str | os.PathLike,
         log.error("trial in %s failed:\n%s", workdir, text)
         if sharding.is_main_process():
             os.makedirs(workdir, exist_ok=True)
-            _write_atomic(os.path.join(workdir, ERROR_FILE), text)
+            trial_files.write_error(workdir, text)
         if run is not None:
             return run.finish("failed", error=text)
-        result = TrialResult(
-            status="failed", best_step=None, best=None, final=None, steps=0,
-            max_train_steps=int(config.get("max_train_steps", 0)),
-            metric=str(config.get("metric", "")), goal="", error=text)
+        result = trial_files.failed(text, config)
         if sharding.is_main_process():
-            result_lib.write(workdir, result)
+            trial_files.write_result(workdir, result)
         return result
     finally:
         if run is not None:
@@ -149,8 +141,7 @@ def write_config(config: ConfigDict, workdir: str) -> None:
     """`workdir/config.json`, the trial's full config (by the main process only)."""
     if sharding.is_main_process():
         os.makedirs(workdir, exist_ok=True)
-        _write_atomic(os.path.join(workdir, CONFIG_FILE),
-                      json.dumps(config_lib.to_dict(config), indent=1, sort_keys=True))
+        trial_files.write_config(workdir, config_lib.to_dict(config))
 
 
 # -- checkpoints read back ------------------------------------------------------------------
@@ -181,10 +172,3 @@ def _restore(trial: TrialSetup, workdir: str | os.PathLike, step: int | str
                 raise FileNotFoundError(f"no {step} checkpoint in {workdir}/checkpoints")
             step = found
         return int(step), TrainState.from_checkpoint(ckpts.restore(int(step), target.checkpoint()))
-
-
-def _write_atomic(path: str, text: str) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text if text.endswith("\n") else text + "\n")
-    os.replace(tmp, path)

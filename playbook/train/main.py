@@ -18,10 +18,10 @@ import sys
 from collections.abc import Sequence
 
 from playbook import config as config_lib
+from playbook import trial_files
 from playbook.errors import ConfigError, check_directory
-from playbook.train.result import TrialResult
+from playbook.trial_files import TrialResult
 
-CONFIG_FILE = "config.json"  # as written by loop.write_config
 SHOWN_DIFFERENCES = 4
 
 
@@ -45,12 +45,10 @@ def check_same_config(config, workdir: str) -> None:
     if os.path.exists(os.path.join(workdir, "study.json")):
         raise ConfigError(f"'{workdir}' is a study directory; `playbook study` trains its "
                           f"trials: give `playbook train` a new --workdir")
-    path = os.path.join(workdir, CONFIG_FILE)
-    try:
-        with open(path, encoding="utf-8") as f:
-            stored = config_lib.flatten(json.load(f))
-    except (OSError, ValueError, AttributeError):
+    stored = trial_files.read_config(workdir)
+    if stored is None:
         return  # no trial there yet (or nothing readable to resume)
+    stored = config_lib.flatten(stored)
     given = config_lib.flatten(json.loads(json.dumps(config_lib.to_dict(config))))
     differing = sorted(k for k in set(stored) | set(given) if stored.get(k) != given.get(k))
     if not differing:

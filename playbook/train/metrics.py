@@ -7,7 +7,8 @@ flushed. A trial that resumes from the checkpoint of step S first drops the
 records after S (`drop_after`, an atomic rewrite), which it is about to write
 again, and keeps appending: one record per logged step. Non-finite values (a
 diverged loss) are written as `null`, which keeps every line strict JSON;
-`read_metrics` and pandas read them back as NaN.
+`playbook.trial_files.read_metrics` reads them back as NaN (that module owns
+the file's format; this one writes it).
 TensorBoard events go to `workdir/tensorboard/` through clu's `metric_writers`
 when TensorFlow is installed, else through tensorboardX; W&B and MLflow get the
 same scalars when `PLAYBOOK_TRACKERS` asks for them (trackers.py). Only process
@@ -18,26 +19,22 @@ from __future__ import annotations
 
 import datetime
 import importlib.util
-import json
-import logging
-import math
 import os
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TextIO
 
-METRICS_FILE = "metrics.jsonl"
-TENSORBOARD_DIR = "tensorboard"
+from playbook import trial_files
 
-log = logging.getLogger(__name__)
+TENSORBOARD_DIR = "tensorboard"
 
 
 class MetricsWriter:
     """Appends scalars to `workdir/metrics.jsonl` and to TensorBoard events."""
 
     def __init__(self, workdir: str | os.PathLike, enabled: bool = True):
-        self.path = os.path.join(os.fspath(workdir), METRICS_FILE)
+        self.path = trial_files.path(workdir, trial_files.METRICS_FILE)
         self.enabled = enabled
         self._file: TextIO | None = None
         self._tensorboard = None
@@ -47,7 +44,7 @@ class MetricsWriter:
 
             self._trackers = trackers.create(os.fspath(workdir))  # none unless configured
             os.makedirs(os.fspath(workdir), exist_ok=True)
-            _drop_partial_last_line(self.path)
+            trial_files.drop_partial_last_line(self.path)
             self._file = open(self.path, "a", encoding="utf-8")  # Closed by close().
             self._tensorboard = _tensorboard_writer(os.path.join(os.fspath(workdir),
                                                                  TENSORBOARD_DIR))
@@ -57,9 +54,7 @@ class MetricsWriter:
         if not self.enabled:
             return
         values = {k: float(v) for k, v in scalars.items()}
-        record = {"step": int(step), **{k: v if math.isfinite(v) else None
-                                        for k, v in values.items()}}
-        self._file.write(json.dumps(record, allow_nan=False) + "\n")
+        self._file.write(trial_files.metrics_line(step, values))
         self._file.flush()
         self._tensorboard.write_scalars(int(step), values)
         for tracker in self._trackers:
@@ -71,16 +66,7 @@ class MetricsWriter:
         if not self.enabled:
             return
         self._file.close()
-        with open(self.path, encoding="utf-8", errors="replace") as f:
-            lines = f.read().splitlines(keepends=True)
-        kept = [line for line in lines if not _after(line, step)]
-        if len(kept) < len(lines):
-            tmp = f"{self.path}.tmp-{os.getpid()}"
-            with open(tmp, "w", encoding="utf-8") as f:
-                f.writelines(kept)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
+        trial_files.drop_metrics_after(self.path, step)
         self._file = open(self.path, "a", encoding="utf-8")  # Closed by close().
 
     def write_hparams(self, hparams: Mapping[str, Any], metrics: Sequence[str] = ()) -> None:
@@ -125,68 +111,6 @@ class MetricsWriter:
 
     def __exit__(self, *exc_info) -> None:
         self.close()
-
-
-def read_records(path: str | os.PathLike, malformed: str = "raise") -> list[dict[str, Any]]:
-    """Every record of a metrics.jsonl in file order, nulls as NaN.
-
-    A truncated last line (a process killed mid-write) is skipped. A malformed
-    line elsewhere (a damaged file) is a ValueError naming it, or with
-    `malformed="skip"` a warning naming it, and the line is skipped.
-    """
-    if malformed not in ("raise", "skip"):
-        raise ValueError(f"malformed={malformed!r}; valid: 'raise', 'skip'")
-    with open(path, encoding="utf-8", errors="replace") as f:
-        lines = f.read().split("\n")
-    records = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-            if not isinstance(record, dict) or not isinstance(record.get("step"), int):
-                raise ValueError("not a record with a step")
-        except ValueError:
-            if number == len(lines):  # No newline after it: the write never finished.
-                break
-            message = f"{path}:{number} is not a JSON object with a step: {line[:80]!r}"
-            if malformed == "raise":
-                raise ValueError(message) from None
-            log.warning("%s; skipped", message)
-            continue
-        records.append({k: math.nan if v is None else v for k, v in record.items()})
-    return records
-
-
-def read_metrics(path: str | os.PathLike, malformed: str = "raise") -> list[dict[str, Any]]:
-    """One dict per step, in step order, merging that step's records.
-
-    A later record overrides an earlier one's keys: after a resumption from an
-    earlier checkpoint, the rerun's values are the ones that count. `malformed`
-    is as in `read_records`.
-    """
-    by_step: dict[int, dict[str, Any]] = {}
-    for record in read_records(path, malformed):
-        by_step.setdefault(int(record["step"]), {}).update(record)
-    return [by_step[step] for step in sorted(by_step)]
-
-
-def _after(line: str, step: int) -> bool:
-    try:
-        record = json.loads(line)
-        return isinstance(record, dict) and int(record["step"]) > step
-    except (ValueError, KeyError, TypeError):
-        return False
-
-
-def _drop_partial_last_line(path: str) -> None:
-    """Cuts an unfinished last record, so that appending cannot glue onto it."""
-    if not os.path.exists(path):
-        return
-    with open(path, "rb+") as f:
-        data = f.read()
-        if data and not data.endswith(b"\n"):
-            f.truncate(data.rfind(b"\n") + 1)
 
 
 def _tensorboard_writer(logdir: str):

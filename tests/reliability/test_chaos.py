@@ -23,7 +23,7 @@ import pytest
 
 from playbook.analysis.load import load_study
 from playbook.study.store import StudyStore, read_json
-from playbook.train.metrics import read_records
+from playbook.trial_files import read_records
 
 from .study_files import (
     KILLPOINTS,
@@ -228,7 +228,7 @@ def _worker_pids(workdir: str, parent: int) -> dict[str, int]:
 
 
 def _trained_steps(workdir: str, trial_id: str) -> int:
-    from playbook.study.store import last_step
+    from playbook.trial_files import last_step
 
     return last_step(os.path.join(workdir, "trials", trial_id))
 
