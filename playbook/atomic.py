@@ -55,9 +55,13 @@ def replacing(path: str | os.PathLike) -> Iterator[str]:
         raise
 
 
-def write_bytes(path: str | os.PathLike, data: bytes, fsync: bool = True) -> None:
+def write_bytes(path: str | os.PathLike, data: bytes, fsync: bool = True,
+                if_changed: bool = False) -> None:
     """Replaces `path` with `data` atomically; `fsync` first puts the bytes on disk, so
-    that a machine crash after the rename cannot leave an empty file."""
+    that a machine crash after the rename cannot leave an empty file. With
+    `if_changed`, a file that already holds `data` is left as it is (not even touched)."""
+    if if_changed and _holds(path, data):
+        return
     with replacing(path) as tmp:
         with open(tmp, "xb") as f:  # permissions as the umask says, like any new file
             f.write(data)
@@ -66,15 +70,26 @@ def write_bytes(path: str | os.PathLike, data: bytes, fsync: bool = True) -> Non
                 os.fsync(f.fileno())
 
 
-def write_text(path: str | os.PathLike, text: str, fsync: bool = True) -> None:
+def write_text(path: str | os.PathLike, text: str, fsync: bool = True,
+               if_changed: bool = False) -> None:
     """Replaces `path` with `text` (UTF-8) atomically; see `write_bytes`."""
-    write_bytes(path, text.encode("utf-8"), fsync=fsync)
+    write_bytes(path, text.encode("utf-8"), fsync=fsync, if_changed=if_changed)
 
 
 def write_json(path: str | os.PathLike, obj: Any, sort_keys: bool = False,
-               fsync: bool = True) -> None:
-    """Replaces `path` with `obj` as indented JSON and a final newline, atomically."""
-    write_text(path, json.dumps(obj, indent=1, sort_keys=sort_keys) + "\n", fsync=fsync)
+               fsync: bool = True, if_changed: bool = False) -> None:
+    """Replaces `path` with `obj` as indented JSON and a final newline, atomically;
+    see `write_bytes`."""
+    write_text(path, json.dumps(obj, indent=1, sort_keys=sort_keys) + "\n", fsync=fsync,
+               if_changed=if_changed)
+
+
+def _holds(path: str | os.PathLike, data: bytes) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read() == data
+    except OSError:
+        return False
 
 
 def remove_temporaries(directory: str) -> list[str]:

@@ -119,3 +119,8 @@ def test_one_write_leaves_no_temporary_and_every_versions_temporaries_are_remove
         raise RuntimeError("writer failed")
     assert atomic.read_json(str(tmp_path / "study.json")) == {"a": 1}
     assert sorted(os.listdir(tmp_path)) == ["notes.txt", "study.json"]
+    inode = os.stat(tmp_path / "study.json").st_ino
+    atomic.write_json(tmp_path / "study.json", {"a": 1}, if_changed=True)  # the same: untouched
+    assert os.stat(tmp_path / "study.json").st_ino == inode
+    atomic.write_json(tmp_path / "study.json", {"a": 2}, if_changed=True)
+    assert atomic.read_json(str(tmp_path / "study.json")) == {"a": 2}

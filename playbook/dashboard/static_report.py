@@ -37,21 +37,11 @@ def write(study: Study, out: str) -> str:
     built = {}
     for name, fig in figures.figures(study).items():
         built[name] = json.loads(figures.to_json(fig))
-    _write_if_changed(os.path.join(out, PLOTLY_FILE), plotly_js())
+    atomic.write_bytes(os.path.join(out, PLOTLY_FILE), plotly_js(), fsync=False, if_changed=True)
     script = f"const PLAYBOOK_FIGURES = {json.dumps(built)};\n{_DRAW}"
-    _write_if_changed(os.path.join(out, FIGURES_FILE), script.encode("utf-8"))
+    atomic.write_text(os.path.join(out, FIGURES_FILE), script, fsync=False, if_changed=True)
     divs = "\n".join(f"<div class='plotly-figure' id='plotly-{html.escape(name)}' "
                      f"data-figure='{html.escape(name)}'></div>" for name in built)
     return (f"<p>Hover over a point for the trial's values and id; drag to zoom, double-click "
             f"to reset.</p>\n{divs}\n<script src='{PLOTLY_FILE}'></script>\n"
             f"<script src='{FIGURES_FILE}'></script>")
-
-
-def _write_if_changed(path: str, data: bytes) -> None:
-    try:
-        with open(path, "rb") as f:
-            if f.read() == data:
-                return
-    except OSError:
-        pass
-    atomic.write_bytes(path, data, fsync=False)

@@ -106,9 +106,10 @@ class StudyStore:
         return study
 
     def write_study(self, study: dict) -> None:
-        """Replaces study.json; call under `study_lock`, which every writer of it holds."""
+        """Replaces study.json (unless it holds `study` already: a resumed study's is
+        left untouched); call under `study_lock`, which every writer of it holds."""
         remove_temporaries(self.root)
-        write_json(self.study_json, study)
+        write_json(self.study_json, study, if_changed=True)
 
     @contextlib.contextmanager
     def study_lock(self) -> Iterator[None]:

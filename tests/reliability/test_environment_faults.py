@@ -219,10 +219,11 @@ class unwritable:
         except PermissionError:
             chmod_stops_writes = True
         if not chmod_stops_writes:  # root: simulate at the write layer
+            from playbook import atomic, trial_files
             from playbook.study import store as store_lib
-            from playbook.train import loop, result
+            from playbook.train import loop
 
-            for module in (store_lib, result, loop, metrics_lib):
+            for module in (store_lib, atomic, trial_files, loop, metrics_lib):
                 self.patches.append(mock.patch.object(module, "open", self.open_, create=True))
             self.patches.append(mock.patch("tempfile.mkstemp", self.mkstemp))
             for p in self.patches:
