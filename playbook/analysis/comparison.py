@@ -124,7 +124,7 @@ def estimate(trials: pd.DataFrame, scientific: Mapping[str, Any], goal: str) -> 
         return Estimate(label, dict(scientific), None, None, None, None, 0)
     best = ranked.iloc[0]
     reruns = trials[trials["repeats"] == best["trial_id"]]
-    ended = reruns[reruns["status"].isin(("done", *load_lib.INFEASIBLE))]
+    ended = reruns[reruns["status"].isin(load_lib.ENDED)]
     done = ended[(ended["status"] == "done") & ended["objective"].notna()]
     values = tuple(float(v) for v in done["objective"])
     return Estimate(label, dict(scientific), str(best["trial_id"]), float(best["objective"]),

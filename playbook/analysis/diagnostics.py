@@ -101,7 +101,7 @@ def infeasible(trials: pd.DataFrame, nuisance: Mapping[str, hp.Spec | hp.Branche
                context: Mapping[str, Any]) -> list[Finding]:
     """The share of infeasible trials, failed ones (crashes), and divergence thresholds."""
     findings = []
-    ended = trials[trials["status"].isin(("done", *load_lib.INFEASIBLE))]
+    ended = trials[trials["status"].isin(load_lib.ENDED)]
     bad = ended[ended["status"].isin(load_lib.INFEASIBLE)]
     failed = ended[ended["status"] == "failed"]
     if len(failed):
@@ -144,7 +144,7 @@ def divergence_threshold(trials: pd.DataFrame, key: str, spec: hp.Spec | hp.Bran
     findings = []
     keys = value_columns(trials)
     for label, group in load_lib.originals(trials).groupby("label", sort=False):
-        rows = group[group["status"].isin(("done", "diverged")) & group[key].notna()]
+        rows = group[group["status"].isin(load_lib.FINISHED) & group[key].notna()]
         positions = []
         for _, row in rows.iterrows():
             branch = resolve(spec, row_context(row, context, keys))

@@ -76,7 +76,7 @@ def curves(trials: pd.DataFrame, goal: str, labels: list[str], budget: int | Non
     """Per scientific label with a done trial, its curve up to `budget` (default: the
     largest number of ended original trials of any label)."""
     ended = load_lib.originals(trials)
-    ended = ended[ended["status"].isin(("done", *load_lib.INFEASIBLE))]
+    ended = ended[ended["status"].isin(load_lib.ENDED)]
     done = ended[(ended["status"] == "done") & ended["objective"].notna()]
     if done.empty:
         return {}

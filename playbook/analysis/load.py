@@ -25,7 +25,7 @@ from playbook.goal import Goal
 from playbook.study.runner import describe
 from playbook.study.spec import StudySpec
 from playbook.study.store import StudyStore
-from playbook.trial_files import INFEASIBLE  # noqa: F401 - the analysis takes it from here
+from playbook.trial_files import ENDED, FINISHED, INFEASIBLE, STATUSES  # noqa: F401 - for analysis
 
 # Columns of the trials table besides one per scientific and one per nuisance key.
 TRIAL_COLUMNS = ("trial_id", "label", "status", "objective", "best_step", "max_train_steps",

@@ -200,7 +200,7 @@ def _cell(value) -> str:
 
 def _status_table(study: Study) -> str:
     trials = study.trials
-    statuses = ("pending", "running", "done", "diverged", "failed")
+    statuses = load_lib.STATUSES
     rows = []
     for label in study.labels:
         mine = trials[trials["label"] == label]

@@ -400,7 +400,7 @@ def counts(store: StudyStore, spec: StudySpec) -> list[tuple[dict, dict[str, int
         mine = [r for r in records if r.scientific == scientific and r.repeats is None]
         reruns = [r for r in records if r.scientific == scientific and r.repeats is not None]
         tally = {status: sum(r.status == status for r in mine)
-                 for status in ("pending", "running", "done", "diverged", "failed")}
+                 for status in trial_files.STATUSES}
         tally["reruns"] = len(reruns)
         tally["reruns_done"] = sum(r.status == "done" for r in reruns)
         rows.append((scientific, tally, best[json.dumps(scientific, sort_keys=True)]))
