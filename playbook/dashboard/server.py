@@ -34,6 +34,7 @@ import threading
 import urllib.parse
 from typing import Any
 
+from playbook.atomic import read_json
 from playbook.dashboard import state
 from playbook.errors import ConfigError
 
@@ -95,7 +96,7 @@ class Dashboard:
         self.refresh()
         out = []
         for i, root in enumerate(self.studies):
-            spec = (state.read_json(os.path.join(root, state.STUDY_FILE)) or {}).get("spec", {})
+            spec = (read_json(os.path.join(root, state.STUDY_FILE)) or {}).get("spec", {})
             out.append({"index": i, "name": str(spec.get("name", "?")),
                         "path": os.path.relpath(root, self.directory),
                         "metric": str(spec.get("metric", "?"))})
