@@ -22,7 +22,6 @@ batch 4, 2 steps, and 1 trial per optimizer of 200 steps.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -40,6 +39,7 @@ sys.path.insert(0, ROOT)
 from common import side_by_side  # noqa: E402
 
 from playbook import config as config_lib  # noqa: E402
+from playbook import trial_files  # noqa: E402
 from playbook.train import timing  # noqa: E402
 
 SYNTHETIC = ["--config.data.source=synthetic", "--config.data.num_valid=64",
@@ -97,8 +97,7 @@ def study(k: str, tiny: bool, workdir: str) -> tuple[float, list[int]]:
     trials = os.path.join(workdir, "trials")
     used = []
     for trial in sorted(os.listdir(trials)):
-        with open(os.path.join(trials, trial, "result.json")) as f:
-            used.append(int(json.load(f).get("trials_per_program") or 1))
+        used.append(trial_files.read_result(os.path.join(trials, trial)).trials_per_program)
     return len(used) * 3600 / seconds, used
 
 
