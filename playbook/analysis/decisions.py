@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from playbook import atomic
+from playbook import atomic, trial_files
 from playbook import config as config_lib
 from playbook.analysis import load as load_lib
 from playbook.analysis.comparison import (  # noqa: F401 - the comparison, re-exported
@@ -36,7 +36,7 @@ from playbook.analysis.comparison import comparison_text as _comparison_text
 from playbook.analysis.load import Study
 from playbook.errors import ConfigError, closest
 from playbook.study.runner import describe
-from playbook.study.store import StudyStore, read_json
+from playbook.study.store import StudyStore
 
 DECISIONS_FILE = "decisions.jsonl"
 NEXT_BASELINE_FILE = "next_baseline.py"
@@ -113,8 +113,8 @@ def adopt(study: Study | str | os.PathLike, items: Sequence[str], findings: Sequ
         raise ConfigError(f"{label} has no done trial in {study.root} yet; run the study "
                           f"until it does, or adopt another value")
     # The values as trial.json stores them: the table turns integers into floats next to NaN.
-    meta = read_json(os.path.join(StudyStore(study.root).trial_dir(comparison.value.trial_id),
-                                  "trial.json")) or {}
+    meta = trial_files.read_record(StudyStore(study.root).trial_dir(comparison.value.trial_id)
+                                   ) or {}
     nuisance = dict(meta.get("nuisance") or {})
     values = {**scientific, **nuisance}
     if config_lib.has(study.spec.baseline, "metric"):

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from playbook import atomic
+from playbook import atomic, trial_files
 from playbook.analysis import decisions, diagnostics, plots, rounds
 from playbook.analysis import load as load_lib
 from playbook.analysis.diagnostics import Finding
@@ -84,7 +84,7 @@ def _write_trial_configs(study: Study, out: str) -> dict[str, str]:
     written = {}
     for best in load_lib.best_few(study.trials, study.goal, 1).values():
         trial_id = best.iloc[0]["trial_id"]
-        config = read_json(os.path.join(store.trial_dir(trial_id), "config.json"))
+        config = trial_files.read_config(store.trial_dir(trial_id))
         if not config:
             continue
         path = os.path.join(out, "configs", f"trial_{trial_id}.py")

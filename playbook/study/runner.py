@@ -93,8 +93,8 @@ def _check_existing_trials(store: StudyStore, spec: StudySpec) -> None:
     only if `spec` would have written the same config.json for them."""
     for trial_id in store.trial_ids():
         path = store.trial_dir(trial_id)
-        meta = read_json(os.path.join(path, "trial.json"))
-        stored = read_json(os.path.join(path, "config.json"))
+        meta = trial_files.read_record(path)
+        stored = trial_files.read_config(path)
         if meta is None or stored is None:
             continue  # written again by this config
         try:
@@ -241,8 +241,7 @@ def _finished_status(store: StudyStore, trial_id: str) -> str | None:
 
 
 def _trial_config(store: StudyStore, trial_id: str):
-    return config_lib.from_dict(read_json(os.path.join(store.trial_dir(trial_id),
-                                                       "config.json")) or {}) or None
+    return config_lib.from_dict(trial_files.read_config(store.trial_dir(trial_id)) or {}) or None
 
 
 def _train_alone(store: StudyStore, trial_id: str) -> str:
@@ -329,7 +328,7 @@ def make_units(store: StudyStore, trial_ids: Sequence[str], trials_per_program: 
 
     groups: dict[str, list[str]] = {}
     for trial_id in trial_ids:
-        config = read_json(os.path.join(store.trial_dir(trial_id), "config.json")) or {}
+        config = trial_files.read_config(store.trial_dir(trial_id)) or {}
         key = group_key(config) if config else f"<unreadable {trial_id}>"
         groups.setdefault(key if key is not None else f"<alone {trial_id}>", []).append(trial_id)
     cap = AUTO_ACCELERATOR_MAX if trials_per_program == "auto" else int(trials_per_program)
