@@ -19,9 +19,7 @@ def program_steps_per_second(trial: loop.TrialSetup, steps: int) -> float:
     dispatched as the loop dispatches it (at most two in flight), after one
     compiling dispatch."""
     progs = loop.programs(trial)
-    state = loop.init_state(trial, progs)
-    hp = loop.sharding.put_replicated(trial.optimizer.hparams, trial.mesh)
-    rng = loop.sharding.put_replicated(jax.random.PRNGKey(0), trial.mesh)
+    state, hp, rng = loop.start(trial, progs)
     n = trial.steps_per_dispatch
     run = timing.time_calls(
         lambda state, i: progs.train(state, hp, rng, *loop.train_batches(trial, i * n, n)),

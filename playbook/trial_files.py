@@ -40,6 +40,7 @@ ERROR_FILE = "error.txt"
 ATTEMPTS_FILE = "attempts.jsonl"  # written by playbook.study.store
 
 STATUSES = ("pending", "running", "done", "diverged", "failed")
+UNFINISHED = ("pending", "running")  # no result.json yet
 ENDED = ("done", "diverged", "failed")  # the statuses a result.json holds
 FINISHED = ("done", "diverged")  # training them again returns the stored result
 FEASIBLE = ("done",)  # Playbook: "divergent trials infeasible"; a failed one has no value
@@ -201,6 +202,15 @@ def _nan_for_none(d: Mapping[str, Any] | None) -> dict[str, float] | None:
         return None
     return {k: (math.nan if v is None else float(v)) for k, v in d.items()}
 
+
+
+def set_aside_result(trial_dir: str | os.PathLike, attempt: int) -> str:
+    """Renames result.json to result.failed-<attempt>.json (the trial is pending again,
+    its old outcome kept beside it); the new path."""
+    old = path(trial_dir, RESULT_FILE)
+    new = path(trial_dir, f"result.failed-{attempt}.json")
+    os.replace(old, new)
+    return new
 
 # -- trial.json, config.json, error.txt ----------------------------------------------
 

@@ -40,14 +40,14 @@ def test_sweep_reuses_the_training_loops_compiled_program():
 
 
 def test_xla_out_of_memory_ends_the_sweep_as_a_result(monkeypatch):
-    init_state = loop.init_state
+    start = loop.start
 
-    def init_or_exhaust(trial, progs):
+    def start_or_exhaust(trial, progs=None):
         if trial.batch_size >= 256:  # a real XLA allocation failure: 16 TiB on the host
             jnp.zeros((2 ** 42,), jnp.float32).block_until_ready()
-        return init_state(trial, progs)
+        return start(trial, progs)
 
-    monkeypatch.setattr(loop, "init_state", init_or_exhaust)
+    monkeypatch.setattr(loop, "start", start_or_exhaust)
     sweep = ts.sweep(synthetic_mlp.get_config(), start=128, patience=10, min_seconds=FAST)
     assert [(m.batch_size, m.status) for m in sweep.measurements] == [
         (128, OK), (256, OUT_OF_MEMORY)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import statistics
 
+from playbook import trial_files
 from playbook.errors import ConfigError
 from playbook.study import runner
 
@@ -35,7 +36,7 @@ def dry_run(store, spec, output_format: str) -> int:
         return 0
     if existing:
         tally = {s: list(states.values()).count(s) for s in dict.fromkeys(states.values())}
-        others = sum(r.status in ("pending", "running") for r in records.values()
+        others = sum(r.status in trial_files.UNFINISHED for r in records.values()
                      if r.trial_id not in states)
         also = f", and {others} unfinished seed reruns not listed" if others else ""
         print(f"# {store.root} holds this study: the run continues it "

@@ -80,7 +80,7 @@ def eta_seconds(store: StudyStore, records: list[TrialRecord], max_steps: int,
     if rate is None:
         return None
     left = sum(max_steps if r.status == "pending" else max(max_steps - r.steps, 0)
-               for r in records if r.status in ("pending", "running"))
+               for r in records if r.status in trial_files.UNFINISHED)
     parallel = max(1, sum(r.status == "running" for r in records))
     return left * rate / parallel
 

@@ -36,7 +36,7 @@ CONTINUABLE = ("budget", "designer", "name", "description")
 def check(store: StudyStore, spec: StudySpec) -> None:
     """What `prepare` checks, writing nothing: ConfigError unless `spec` can create or
     continue the study in `store`."""
-    if not store.exists() and os.path.exists(os.path.join(store.root, "config.json")):
+    if not store.exists() and os.path.exists(trial_files.path(store.root, trial_files.CONFIG_FILE)):
         raise ConfigError(f"'{store.root}' holds a single trial (config.json), not a study; "
                           f"give `playbook study` a new --workdir")
     if store.exists():
@@ -269,9 +269,8 @@ def reset_failed(store: StudyStore, spec: StudySpec) -> list[str]:
     reset = []
     for record in store.trials(spec.metric):
         if record.status == "failed":
-            path = os.path.join(store.trial_dir(record.trial_id), "result.json")
-            attempt = store.attempts(record.trial_id)
-            os.replace(path, path.replace("result.json", f"result.failed-{attempt}.json"))
+            trial_files.set_aside_result(store.trial_dir(record.trial_id),
+                                         store.attempts(record.trial_id))
             reset.append(record.trial_id)
     return reset
 
@@ -369,7 +368,7 @@ def rerun(store: StudyStore, spec: StudySpec, top: int, seeds: int) -> list[str]
                               original.nuisance, original.point)
                 for j in range(1, seeds + 1):
                     trial_id = f"{original.trial_id}-seed{j}"
-                    if os.path.exists(os.path.join(store.trial_dir(trial_id), "trial.json")):
+                    if os.path.exists(trial_files.path(store.trial_dir(trial_id), trial_files.TRIAL_FILE)):
                         continue
                     generate.write(store, spec, trial, seed=original.seed + j, repeats=original.trial_id,
                            trial_id=trial_id)

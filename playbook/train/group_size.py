@@ -19,7 +19,7 @@ import numpy as np
 from ml_collections import ConfigDict
 
 from playbook.errors import ConfigError
-from playbook.train import batched, loop, sharding, timing
+from playbook.train import batched, loop, programs, sharding, timing
 
 log = logging.getLogger(__name__)
 
@@ -118,8 +118,8 @@ def group_rates(trial: loop.TrialSetup, sizes: Sequence[int], seconds: float = 0
             continue
         progs = batched.group_programs(trial, size, shared_data=True)
         hp = sharding.put_replicated(_copies(trial.optimizer.hparams, size), trial.mesh)
-        keys = sharding.put_replicated(
-            np.stack([np.asarray(jax.random.PRNGKey(i)) for i in range(size)]), trial.mesh)
+        keys = sharding.put_replicated(_copies(programs.keys(trial)[1], size),
+                                       trial.mesh)
         active = sharding.put_replicated(np.ones(size, bool), trial.mesh)
         rates[size] = size * n * timing.time_calls(
             lambda state, i, progs=progs, hp=hp, keys=keys, active=active: progs.train(
@@ -143,9 +143,7 @@ def _single_rate(trial: loop.TrialSetup, inputs, labels, seconds: float) -> floa
 def _one_trial(trial: loop.TrialSetup) -> tuple:
     """(programs, initial state, hyperparameters, key) of `trial` alone, on its mesh."""
     progs = loop.programs(trial)
-    return (progs, loop.init_state(trial, progs),
-            sharding.put_replicated(trial.optimizer.hparams, trial.mesh),
-            sharding.put_replicated(jax.random.PRNGKey(0), trial.mesh))
+    return (progs, *loop.start(trial, progs))
 
 
 def _fits_in_memory(trial: loop.TrialSetup) -> int:

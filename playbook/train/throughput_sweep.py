@@ -115,9 +115,7 @@ def measure(config: ConfigDict, batch_size: int, min_seconds: float = MIN_SECOND
         raise
     try:
         progs = loop.programs(trial)
-        state = loop.init_state(trial, progs)
-        hp = sharding.put_replicated(trial.optimizer.hparams, trial.mesh)
-        rng = sharding.put_replicated(jax.random.PRNGKey(trial.seed), trial.mesh)
+        state, hp, rng = loop.start(trial, progs)
         n = trial.steps_per_dispatch
         batch = loop.train_batches(trial, 0, n)
         state, stats = progs.train(state, hp, rng, *batch)  # compiles
