@@ -224,3 +224,25 @@ def test_mnist1d_mlp_short_run_is_well_above_chance(tmp_path):
     assert res.best["valid/accuracy"] > 0.5
     assert np.isclose(res.best["valid/accuracy"] + res.best["valid/error_rate"], 1.0)
     assert os.path.isdir(res.best_checkpoint)
+
+
+def test_progress_logs_follow_the_current_stderr(monkeypatch):
+    """The `playbook train` log handler writes to the stderr of the moment: a stream
+    that an earlier command saw and that was closed since is never written to."""
+    import io
+    import logging
+    import sys
+
+    from playbook.train import main as train_main
+
+    logger = logging.getLogger("playbook")
+    monkeypatch.setattr(logger, "handlers", [])
+    monkeypatch.setattr(logger, "propagate", logger.propagate)
+    first, second = io.StringIO(), io.StringIO()
+    monkeypatch.setattr(sys, "stderr", first)
+    train_main._show_progress_logs()
+    logger.info("one")
+    first.close()
+    monkeypatch.setattr(sys, "stderr", second)
+    logger.info("two")
+    assert second.getvalue() == "two\n"

@@ -76,11 +76,25 @@ def summary(result: TrialResult, workdir: str) -> str:
     return "; ".join(parts)
 
 
+class _StderrHandler(logging.StreamHandler):
+    """A handler writing to whatever `sys.stderr` is when a record is emitted, so a
+    later command in the same process (a notebook, a test harness that swaps
+    stderr) never writes to a stream that an earlier one saw and that is closed."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass  # always the current sys.stderr
+
+
 def _show_progress_logs() -> None:
     """Evaluation and resumption lines from `playbook.*` on stderr (not orbax's chatter)."""
     logger = logging.getLogger("playbook")
     if not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("%(message)s"))
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
