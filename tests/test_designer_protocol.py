@@ -150,3 +150,22 @@ def test_registering_checks_the_protocol_and_the_name(registered):
     with pytest.raises(ConfigError, match="unknown designer 'kroneker' \\(did you mean "
                                           "'kronecker'.*valid designers: halton, bayesopt, "):
         designers.create("kroneker", 1, 0)
+
+
+def test_points_outside_the_unit_cube_are_refused_before_any_trial_is_written(
+        root, tmp_path, registered):
+    class Stretched(Kronecker):
+        name = "stretched"
+
+        def suggest(self, n, observations=()):
+            return 3.0 * super().suggest(n, observations)
+
+    designers.register(Stretched)
+    try:
+        store = StudyStore(str(tmp_path / "study"))
+        with pytest.raises(ConfigError, match="designer 'stretched' returned a point outside "
+                                              "the unit cube .* dimension 0, 'learning_rate'"):
+            runner.prepare(store, study(root, "stretched", budget=2))
+        assert store.trial_ids() == []
+    finally:
+        del designers.REGISTRY["stretched"]

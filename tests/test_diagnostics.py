@@ -152,6 +152,19 @@ def test_best_trial_inside_the_range_is_no_boundary_finding(tmp_path):
     assert "boundary" not in codes(diagnose(root))
 
 
+def test_branches_at_their_own_bounds_get_a_finding_each_with_its_own_bound(tmp_path):
+    """adamw's range is 1e-4..1e-1 and nesterov's 1e-3..1: best trials at each branch's
+    lower bound are two findings, each naming its own bound, values and next range."""
+    root = _lr_study(tmp_path, [1.1e-4, 1e-2, 5e-2], [0.2, 0.3, 0.4], nesterov_lr=1.1e-3)
+    found = {tuple(f.numbers["labels"]): f for f in by_code(diagnose(root), "boundary")}
+    assert set(found) == {("optimizer=adamw",), ("optimizer=nesterov",)}
+    adamw, nesterov = found[("optimizer=adamw",)], found[("optimizer=nesterov",)]
+    assert (adamw.numbers["bound"], nesterov.numbers["bound"]) == (1e-4, 1e-3)
+    assert adamw.numbers["values"] == [1.1e-4] and nesterov.numbers["values"] == [1.1e-3]
+    assert "below 0.0001 to [1e-05, 0.1]" in adamw.recommendation
+    assert "below 0.001 to [0.0001, 1]" in nesterov.recommendation
+
+
 def test_best_trial_near_the_lower_bound_names_the_lower_side(tmp_path):
     root = _lr_study(tmp_path, [1.1e-4, 1e-2, 5e-2], [0.2, 0.3, 0.4])
     (finding,) = by_code(diagnose(root), "boundary")

@@ -173,3 +173,20 @@ def test_baseline_config_builds_a_model_giving_logits_for_its_workload(name, mni
     logits = model.apply(model.init(jax.random.key(0), x), x)
     assert logits.shape == (4, ds.num_classes)
     assert config.max_train_steps % config.eval_every_steps == 0
+
+
+def test_a_registered_workload_is_named_by_its_registration():
+    """A subclass that does not set `name` would otherwise inherit its parent's, and
+    errors (and its compiled programs' keys) would name the wrong workload."""
+    from playbook.workloads import registry
+    from playbook.workloads.base import ClassificationWorkload
+
+    @registry.register("blobs_for_the_test")
+    class Blobs(ClassificationWorkload):
+        pass
+
+    try:
+        assert Blobs.name == "blobs_for_the_test" and ClassificationWorkload.name == "classification"
+        assert registry.get("blobs_for_the_test").name == "blobs_for_the_test"
+    finally:
+        del registry._REGISTRY["blobs_for_the_test"]

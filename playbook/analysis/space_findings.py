@@ -108,9 +108,11 @@ def boundaries(trials: pd.DataFrame, nuisance: Mapping[str, hp.Spec | hp.Branche
     for key in nuisance:
         hits = boundary_hits(trials, nuisance, goal, key, context, margin)
         for side in ("low", "high"):
-            mine = [h for h in hits if h["side"] == side]
-            if mine:
-                findings.append(_boundary_finding(key, side, mine, margin))
+            by_range: dict[str, list[dict[str, Any]]] = {}  # branches' ranges differ
+            for hit in hits:
+                if hit["side"] == side:
+                    by_range.setdefault(repr(hit["spec"]), []).append(hit)
+            findings += [_boundary_finding(key, side, mine, margin) for mine in by_range.values()]
     return findings
 
 

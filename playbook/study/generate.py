@@ -11,8 +11,11 @@ designer's sequence has been drawn.
 
 from __future__ import annotations
 
+import numpy as np
+
 from playbook import config as config_lib
 from playbook import designers
+from playbook.errors import ConfigError
 from playbook.study.spec import StudySpec, TrialSpec
 from playbook.study.store import StudyStore, TrialRecord
 from playbook.trial_files import FINISHED
@@ -54,8 +57,28 @@ def generate_sequence(store: StudyStore, spec: StudySpec, budget: int) -> None:
         return
     designer = designers.create(spec.designer, len(spec.dimensions), spec.seed, goal=spec.goal,
                                 drawn=have)
-    for trial in spec.trials(designer.suggest(budget - have), start_index=have):
+    points = suggested(spec, designer.suggest(budget - have), budget - have)
+    for trial in spec.trials(points, start_index=have):
         write(store, spec, trial)
+
+
+def suggested(spec: StudySpec, points, n: int) -> np.ndarray:
+    """`points` as the protocol promises them, an [n, dim] array in the unit cube;
+    ConfigError naming the designer otherwise (before any trial is written)."""
+    dims = len(spec.dimensions)
+    out = np.asarray(points, dtype=float)
+    if out.shape != (n, dims):
+        raise ConfigError(f"designer '{spec.designer}' returned points of shape {out.shape} "
+                          f"for suggest({n}); the protocol asks for [{n}, {dims}] "
+                          f"(playbook/designers/base.py)")
+    bad = ~(np.isfinite(out) & (out >= 0.0) & (out <= 1.0))
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        raise ConfigError(f"designer '{spec.designer}' returned a point outside the unit cube "
+                          f"({out[i, j]!r} in dimension {j}, "
+                          f"'{spec.dimensions[j].key}'); suggest() returns values in [0, 1], "
+                          f"which the search space maps onto each range")
+    return out
 
 
 def write(store: StudyStore, spec: StudySpec, trial: TrialSpec, seed: int | None = None,
@@ -92,6 +115,6 @@ def generate_adaptive(store: StudyStore, spec: StudySpec, max_new: int) -> int:
                                 and r.status in FINISHED and len(r.point) == dims]
                 designer = designers.create(spec.designer, dims, spec.seed * 1000 + s,
                                             goal=spec.goal, drawn=index)
-                point = designer.suggest(1, observations)[0]
+                point = suggested(spec, designer.suggest(1, observations), 1)[0]
                 write(store, spec, spec.trials([point], start_index=index)[s])
         return new

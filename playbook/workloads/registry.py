@@ -13,10 +13,12 @@ _REGISTRY: dict[str, Callable[[], object]] = {}
 
 
 def register(name: str):
-    """Class decorator: registers a workload class under `name`."""
+    """Class decorator: registers a workload class under `name`, which becomes its
+    `name` (errors name it, and it keys the workload's compiled programs)."""
     def wrap(cls):
         if name in _REGISTRY:
             raise ValueError(f"workload '{name}' is already registered")
+        cls.name = name
         _REGISTRY[name] = cls
         return cls
     return wrap
