@@ -252,6 +252,11 @@ def _check_range(name: str, low: Any, high: Any, scale: str, scales: Sequence[st
     if scale == "reverse_log" and high >= 1:
         raise ConfigError(f"reverse_log range of '{name}' must stay below 1, got [{low}, {high}]; "
                           f"use a high bound such as 0.999, or scale='linear'")
+    span = {"log": lambda: math.log(high) - math.log(low),
+            "reverse_log": lambda: math.log(1.0 - low) - math.log(1.0 - high)}.get(scale)
+    if span is not None and not span() > 0:
+        raise ConfigError(f"{scale} range of '{name}' [{low}, {high}] is narrower than float "
+                          f"precision on that scale; widen it, or fix '{name}' in the baseline")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -165,6 +165,24 @@ def test_branches_at_their_own_bounds_get_a_finding_each_with_its_own_bound(tmp_
     assert "below 0.001 to [0.0001, 1]" in nesterov.recommendation
 
 
+def test_best_trial_that_is_the_last_point_sampled_toward_a_bound_is_a_boundary(tmp_path):
+    """With few trials the best one can sit at 80% of the range (log scale) and still be
+    the highest learning rate explored: the optimum may lie beyond it."""
+    root = _lr_study(tmp_path / "a", [1e-3, 3e-3, 6e-3, 2.5e-2], [0.4, 0.3, 0.25, 0.2])
+    (finding,) = by_code(diagnose(root), "boundary")
+    assert finding.numbers["side"] == "high" and finding.numbers["bound"] == 0.1
+    assert finding.numbers["sparse"] and finding.trials == ("0006",)
+    assert "no trial sampled between it and the bound" in finding.message
+    # With three trials the last point explored is as likely chance: no finding.
+    fewer = _lr_study(tmp_path / "b", [1e-3, 3e-3, 2.5e-2], [0.4, 0.3, 0.2])
+    assert "boundary" not in codes(diagnose(fewer))
+
+
+def test_a_trial_sampled_beyond_the_best_one_means_the_region_was_explored(tmp_path):
+    root = _lr_study(tmp_path, [1e-3, 3e-3, 2.5e-2, 5e-2], [0.4, 0.3, 0.2, 0.35])
+    assert "boundary" not in codes(diagnose(root))
+
+
 def test_best_trial_near_the_lower_bound_names_the_lower_side(tmp_path):
     root = _lr_study(tmp_path, [1.1e-4, 1e-2, 5e-2], [0.2, 0.3, 0.4])
     (finding,) = by_code(diagnose(root), "boundary")

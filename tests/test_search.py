@@ -132,3 +132,13 @@ def test_specs_round_trip_through_dicts():
              "w": hp.int_range(16, 512, "log"), "act": hp.choice(["relu", "gelu"])}
     for spec in space.values():
         assert hp.spec_from_any(spec.to_dict()) == spec
+
+
+def test_a_range_narrower_than_float_precision_on_its_scale_is_refused():
+    """1 - 3.6e-29 is 1.0 in floats: such a reverse_log range has no width to map."""
+    with pytest.raises(ConfigError, match="reverse_log range of 'momentum' .* narrower than "
+                                          "float precision"):
+        hp.reverse_log(0.0, 3.6e-29).check("momentum")
+    with pytest.raises(ConfigError, match="log range of 'lr' .* narrower"):
+        hp.log(1e300, math.nextafter(1e300, math.inf)).check("lr")  # equal logarithms
+    hp.reverse_log(0.0, 1e-9).check("momentum")  # tiny but representable: fine

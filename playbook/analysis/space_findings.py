@@ -17,11 +17,17 @@ from typing import Any
 import pandas as pd
 
 from playbook import search as hp
+from playbook import trial_files
 from playbook.analysis import load as load_lib
 from playbook.analysis import ranges
 from playbook.analysis.finding import Finding
 
 EDGE_MARGIN = 0.1          # outer part of a range, in the spec's unit scale
+# A sparsely sampled range: the best trial in the outer quarter with no trial of its
+# scientific value sampled between it and the bound is at the edge of what was explored.
+# With fewer ended trials than SPARSE_MIN_TRIALS the last point explored is chance.
+SPARSE_MARGIN = 0.25
+SPARSE_MIN_TRIALS = 4
 
 
 def resolve(spec: hp.Spec | hp.Branches, context: Mapping[str, Any]) -> hp.Spec | None:
@@ -79,17 +85,46 @@ def boundary_hits(trials: pd.DataFrame, nuisance: Mapping[str, hp.Spec | hp.Bran
     keys = value_columns(trials)
     hits = []
     for label, best in load_lib.best_few(trials, goal).items():
-        for _, row in best.iterrows():
+        for rank, (_, row) in enumerate(best.iterrows()):
             value = row.get(key)
             if value is None or (isinstance(value, float) and math.isnan(value)):
                 continue
             spec = resolve(nuisance[key], row_context(row, context, keys))
             side = edge_side(spec, value, margin) if spec is not None else None
+            sparse = side is None and rank == 0 and spec is not None
+            if sparse:
+                side = _outermost(trials, label, key, nuisance[key], spec, value, context, keys)
             if side:
                 low, high = bounds(spec)
                 hits.append({"label": label, "trial_id": row["trial_id"], "side": side,
-                             "value": value, "low": low, "high": high, "spec": spec})
+                             "value": value, "low": low, "high": high, "spec": spec,
+                             "sparse": sparse})
     return hits
+
+
+def _outermost(trials: pd.DataFrame, label: str, key: str, declared: hp.Spec | hp.Branches,
+               spec: hp.Spec, value: Any, context: Mapping[str, Any], keys: Sequence[str]
+               ) -> str | None:
+    """The side of the range when `value` (the best trial's) lies in its outer
+    `SPARSE_MARGIN` and no ended trial of `label` under the same range was sampled
+    between it and that bound (of at least `SPARSE_MIN_TRIALS`), else None: with few
+    trials the best one can sit well inside the outer tenth and still be the last
+    point explored."""
+    side = edge_side(spec, value, SPARSE_MARGIN)
+    if side is None or not isinstance(spec, (hp.Float, hp.Int)):
+        return None
+    mine = trials[(trials["label"] == label) & trials["status"].isin(trial_files.ENDED)]
+    if len(mine) < SPARSE_MIN_TRIALS:
+        return None
+    for _, row in mine.iterrows():
+        other = row.get(key)
+        if other is None or (isinstance(other, float) and math.isnan(other)):
+            continue
+        if resolve(declared, row_context(row, context, keys)) != spec:
+            continue  # another branch's range
+        if (other > value) if side == "high" else (other < value):
+            return None
+    return side
 
 
 def bounds(spec: hp.Spec) -> tuple[Any, Any]:
@@ -123,14 +158,17 @@ def _boundary_finding(key: str, side: str, hits: list[dict[str, Any]], margin: f
                        if isinstance(h["value"], float) else
                        f"{h['value']} ({h['label']}, trial {h['trial_id']})" for h in hits)
     word = "lower" if side == "low" else "upper"
-    message = (f"best trials lie near the {word} bound {bound:g} of '{key}' (outer "
-               f"{margin:.0%} of its range): {values}" if isinstance(bound, (int, float)) else
+    where = (f"outer {margin:.0%} of its range" if not any(h["sparse"] for h in hits) else
+             f"outer {SPARSE_MARGIN:.0%} of its range, no trial sampled between it and the bound")
+    message = (f"best trials lie near the {word} bound {bound:g} of '{key}' ({where}): "
+               f"{values}" if isinstance(bound, (int, float)) else
                f"best trials take the {'first' if side == 'low' else 'last'} value {bound} "
                f"of '{key}': {values}")
     proposal = ranges.propose(key, hits[0]["spec"], side)
     numbers = {"key": key, "side": side, "bound": bound, "labels": labels,
                "values": [h["value"] for h in hits], "at_limit": proposal.at_limit,
-               "limit": proposal.limit, "new_low": None, "new_high": None}
+               "limit": proposal.limit, "new_low": None, "new_high": None,
+               "sparse": any(h["sparse"] for h in hits)}
     ids = tuple(h["trial_id"] for h in hits)
     if proposal.at_limit:
         return Finding(
