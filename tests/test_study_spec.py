@@ -1,7 +1,10 @@
 """Study declarations: roles, trials, serialisation, and every validation error."""
 
+import glob
+import os
 import re
 
+import numpy as np
 import pytest
 
 from playbook import config as config_lib
@@ -185,3 +188,20 @@ def test_a_range_past_a_natural_limit_is_refused(baseline, key, spec, message):
 def test_a_reverse_log_range_may_reach_the_natural_limit_zero(baseline):
     spec = study(baseline, nuisance={"momentum": hp.reverse_log(0.0, 0.999)})
     assert spec.nuisance["momentum"].from_unit(0.0) == 0.0
+
+
+SHIPPED = sorted(p for p in glob.glob(os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "studies", "*.py"))
+    if not p.endswith("__init__.py"))
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=os.path.basename)
+def test_every_shipped_study_config_loads_and_plans_its_budget(path):
+    spec = StudySpec.load(path)
+    points = np.random.default_rng(0).uniform(size=(spec.budget, len(spec.dimensions)))
+    planned = spec.trials(points)
+    assert len(planned) == spec.budget * len(spec.scientific_values()) > 0
+    for trial in planned:
+        config = spec.trial_config(trial)
+        for key, value in trial.nuisance.items():
+            assert config_lib.get(config, key) == value
