@@ -78,10 +78,6 @@ class Goal:
             return -math.inf
         return -self.sign * value
 
-    def better(self, a: float, b: float) -> bool:
-        """Whether `a` is strictly better than `b`."""
-        return self.sign * a < self.sign * b
-
     def reached(self, values, target: float):
         """Elementwise: whether `values` reach `target` (<= when minimising)."""
         return values <= target if self.minimize else values >= target
@@ -97,13 +93,6 @@ class Goal:
     def worst(self, values: Iterable[float]) -> float:
         """The worst finite value of `values`; NaN if none is finite."""
         return Goal(MAXIMIZE if self.minimize else MINIMIZE).best(values)
-
-    def argbest(self, values: Iterable[float]) -> int | None:
-        """Index of the best finite value; None if none is finite."""
-        v = np.asarray(list(values), dtype=float)
-        if not np.isfinite(v).any():
-            return None
-        return int(np.nanargmin(np.where(np.isfinite(v), self.sign * v, np.nan)))
 
     @staticmethod
     def from_name(metric: str) -> Goal | None:
