@@ -13,11 +13,15 @@ come here, so this module imports no JAX and no pandas.
 A trial is `pending` or `running` until its result.json says it ended: `done`
 (trained `max_train_steps`), `diverged` (a finished, infeasible trial, not an
 error; `reason` says why: `non_finite` loss or gradient norm, `loss_explosion`,
-or `collapsed` back to chance level) or `failed` (an exception; `error` holds
-its traceback). Playbook: the best checkpoint is chosen retrospectively, so
-`best` (validation metrics at `best_step`) is the trial's outcome and `final`
-only says where it ended. The JSON files are replaced whole (playbook.atomic):
-one that does not parse is damage, named in a warning and read as missing.
+`collapsed` back to chance level after it had learned, or `at_chance`: its
+metric ended at chance without it ever having clearly learned) or `failed` (no
+value: `reason` says why, `exception` (its traceback in `error`),
+`metric_missing` (an external trainer reported no value of the study's metric)
+or `timeout` (stopped past the study's `trial_timeout`)). Playbook: the best
+checkpoint is chosen retrospectively, so `best` (validation metrics at
+`best_step`) is the trial's outcome and `final` only says where it ended. The
+JSON files are replaced whole (playbook.atomic): one that does not parse is
+damage, named in a warning and read as missing.
 """
 
 from __future__ import annotations
@@ -45,7 +49,10 @@ ENDED = ("done", "diverged", "failed")  # the statuses a result.json holds
 FINISHED = ("done", "diverged")  # training them again returns the stored result
 FEASIBLE = ("done",)  # Playbook: "divergent trials infeasible"; a failed one has no value
 INFEASIBLE = ("diverged", "failed")
-REASONS = ("non_finite", "loss_explosion", "collapsed")  # why a trial diverged
+DIVERGED_REASONS = ("non_finite", "loss_explosion", "collapsed", "at_chance")  # why infeasible
+FAILED_REASONS = ("exception", "metric_missing", "timeout")  # why a trial has no value
+REASONS = DIVERGED_REASONS + FAILED_REASONS
+REASONS_OF = {"diverged": DIVERGED_REASONS, "failed": FAILED_REASONS, "done": ()}
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +95,9 @@ class TrialResult:
     # Trials that shared one compiled program in the run that produced the result
     # (playbook.train.batched; 1: trained alone). Its throughput is per trial of that program.
     trials_per_program: int = 1
-    reason: str | None = None  # why a diverged trial is infeasible (REASONS)
+    # Why a diverged trial is infeasible (DIVERGED_REASONS) or a failed one has no value
+    # (FAILED_REASONS); None for a done trial (and for results older versions wrote).
+    reason: str | None = None
     # The step the run that produced the result started from: 0 from scratch, else the
     # latest checkpoint it restored after an interruption.
     resumed_from: int = 0
@@ -96,8 +105,18 @@ class TrialResult:
     def __post_init__(self):
         if self.status not in ENDED:
             raise ValueError(f"status '{self.status}' is not one of {', '.join(ENDED)}")
-        if self.reason is not None and self.reason not in REASONS:
-            raise ValueError(f"reason '{self.reason}' is not one of {', '.join(REASONS)}")
+        allowed = REASONS_OF[self.status]
+        if self.reason is not None and self.reason not in allowed:
+            raise ValueError(f"reason '{self.reason}' of a {self.status} trial is not one of "
+                             f"{', '.join(allowed) or 'none (a done trial has no reason)'}")
+
+    @property
+    def cause(self) -> str | None:
+        """Why the trial is infeasible or has no value: its reason, `exception` for a failed
+        result written before failures had reasons; None for a done trial."""
+        if self.status == "failed":
+            return self.reason or "exception"
+        return self.reason
 
     @property
     def objective(self) -> float | None:
@@ -135,13 +154,18 @@ class TrialResult:
         return cls.from_dict(json.loads(text))
 
 
-def failed(error: str, config: Mapping[str, Any] | None = None) -> TrialResult:
-    """The result of a trial that raised `error` (its traceback) before it trained, with
-    its length and metric from `config` where that could be read."""
+def failed(error: str, config: Mapping[str, Any] | None = None, reason: str = "exception",
+           steps: int = 0) -> TrialResult:
+    """The result of a trial that raised `error` (its traceback), or was stopped for
+    `reason` (FAILED_REASONS) after `steps` steps, with its length and metric from
+    `config` where that could be read."""
     config = config or {}
-    return TrialResult(status="failed", best_step=None, best=None, final=None, steps=0,
-                       max_train_steps=int(config.get("max_train_steps", 0) or 0),
-                       metric=str(config.get("metric", "") or ""), goal="", error=error)
+    length = next((config.get(k) for k in ("max_train_steps", "num_train_steps")
+                   if isinstance(config.get(k), int) and not isinstance(config.get(k), bool)), 0)
+    return TrialResult(status="failed", best_step=None, best=None, final=None, steps=steps,
+                       max_train_steps=int(length or 0),
+                       metric=str(config.get("metric", "") or ""), goal="", error=error,
+                       reason=reason)
 
 
 def write_result(trial_dir: str | os.PathLike, result: TrialResult) -> str:

@@ -81,7 +81,17 @@ def test_a_failed_result_of_an_older_version_reads_in_the_one_shape(tmp_path):
     old = {"status": "failed", "error": "ValueError: x", "best": None, "best_step": None,
            "steps": 0}
     (tmp_path / "result.json").write_text(json.dumps(old))
-    assert trial_files.read_result(tmp_path) == trial_files.failed("ValueError: x")
+    result = trial_files.read_result(tmp_path)
+    assert result == trial_files.failed("ValueError: x", reason=None)
+    assert result.cause == "exception"  # a failure without a reason was an exception
+
+
+def test_a_reason_that_does_not_belong_to_its_status_is_refused():
+    with pytest.raises(ValueError, match="reason 'timeout' of a diverged trial"):
+        dataclasses.replace(_done(), status="diverged", reason="timeout")
+    with pytest.raises(ValueError, match="a done trial has no reason"):
+        dataclasses.replace(_done(), reason="collapsed")
+    assert trial_files.failed("x", reason="timeout").cause == "timeout"
 
 
 @pytest.mark.parametrize("text", ['{"status": "do', '{"status": "finished"}', "[1, 2]",

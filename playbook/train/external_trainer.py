@@ -124,9 +124,9 @@ def outcome(found: curves_lib.Curves, config: ConfigDict, metric: str, goal: str
                            goal=goal, error=text, reason=reason)
 
     if error is not None:
-        return result("failed", text=error)
+        return result("failed", text=error, reason="exception")
     if not steps:
-        return result("failed", text=(
+        return result("failed", reason="metric_missing", text=(
             f"metric '{metric}' was not found in what trainer '{external.trainer_of(config)}' "
             f"returned or wrote in {workdir} (read: {found.describe_sources()}); metrics found: "
             f"{', '.join(found.names) or 'none'}; set the study's metric to one of them"))
