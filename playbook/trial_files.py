@@ -101,6 +101,9 @@ class TrialResult:
     # The step the run that produced the result started from: 0 from scratch, else the
     # latest checkpoint it restored after an interruption.
     resumed_from: int = 0
+    # The selection metric's value at chance (playbook.train.collapse.ChanceLevel) when the
+    # workload, its labels or the config declared one; None when unknown.
+    chance: float | None = None
 
     def __post_init__(self):
         if self.status not in ENDED:
@@ -144,6 +147,7 @@ class TrialResult:
             d[key] = int(d.get(key) or 0)
         d["trials_per_program"] = int(d.get("trials_per_program") or 1)
         d["resumed_from"] = int(d.get("resumed_from") or 0)
+        d["chance"] = None if d.get("chance") is None else float(d["chance"])
         d.setdefault("best_step", None)
         d.setdefault("metric", "")
         d.setdefault("goal", "")

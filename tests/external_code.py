@@ -176,9 +176,9 @@ def get_config():
     c.model = ConfigDict(dict(width=16, depth=1))
     c.optimizer = "adam"
     c.batch_size = 32
-    c.max_train_steps = 60
-    c.eval_every_steps = 30
-    c.log_every_steps = 10
+    c.max_train_steps = 1000
+    c.eval_every_steps = 250
+    c.log_every_steps = 50
     c.metric = "valid/mse"
     return c
 '''

@@ -52,7 +52,7 @@ def smooth_curve(objective, max_steps=200, every=20, start=0.75, best_step=None)
 
 def write_trial(root, trial_id, scientific, nuisance, *, status="done", objective=0.2,
                 best_step=None, max_steps=200, seed=0, repeats=None, valid=None, train=None,
-                metric="valid/error_rate", result=True, index=None):
+                metric="valid/error_rate", result=True, index=None, reason=None, chance=None):
     """A trial directory: trial.json, config.json, metrics.jsonl and (if `result`) result.json.
 
     `valid` / `train` are (steps, values) curves; by default smooth ones ending at
@@ -96,7 +96,9 @@ def write_trial(root, trial_id, scientific, nuisance, *, status="done", objectiv
                        "best": {metric: objective} if done else None,
                        "final": {}, "steps": max_steps if done else 50,
                        "max_train_steps": max_steps,
-                       **({"error": "RuntimeError: boom"} if status == "failed" else {})}, f)
+                       **({"error": "RuntimeError: boom"} if status == "failed" else {}),
+                       **({"reason": reason} if reason else {}),
+                       **({"chance": chance} if chance is not None else {})}, f)
     return path
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from configs import mnist1d_mlp
 from playbook import config as config_lib
+from playbook.errors import ConfigError
 from playbook.train import batched, collapse, loop
 from playbook.trial_files import TrialResult
 from playbook.workloads.base import Split
@@ -71,44 +72,106 @@ def test_a_collapsing_member_of_a_group_is_recorded_like_a_lone_trial(tmp_path, 
     assert results[1].objective < 0.6
 
 
+MNIST1D = collapse.ChanceLevel("valid/error_rate", 0.9, "minimize", 0.045, "labels")
+
+
 def test_a_spike_that_recovers_is_not_a_collapse():
     # Trial 0003 of the MNIST-1D stability study (lr 0.353, momentum 0.82): spiky, never
     # at chance; then a loss that sits at chance for less than the window and recovers.
-    watch = collapse.Watch(2000, chance=math.log(10), chance_error=0.9)
+    watch = collapse.Watch(2000, chance=math.log(10))
     spiky = [1.74, 0.76, 0.40, 0.22, 0.13, 0.20, 0.19, 0.23, 0.34, 0.17, 0.14, 0.20, 0.28]
     spike = [2.31, 2.35, 2.30, 1.10, 0.60, 0.40]  # 150 steps at chance, window is 200
     for i, loss in enumerate(spiky + spike):
         watch.note(50 * (i + 1), loss)
         assert not watch.collapsed_now()
-    assert not watch.collapsed_at_end({"valid/error_rate": 0.33})
+    assert watch.verdict(MNIST1D, [0.35, 0.34, 0.33]) is None
 
 
-def test_a_slow_start_is_never_stopped_and_not_a_collapse():
-    watch = collapse.Watch(1000, chance=math.log(10), chance_error=0.9)
+def test_a_slow_start_is_never_stopped_and_is_done_when_it_ends_better_than_chance():
+    watch = collapse.Watch(1000, chance=math.log(10))
     for step in range(50, 1001, 50):
         watch.note(step, 2.30)  # just below ln 10 = 2.3026: barely learning
         assert not watch.collapsed_now()
-    assert not watch.collapsed_at_end({"valid/error_rate": 0.9})
+    assert watch.verdict(MNIST1D, [0.82, 0.80, 0.78]) is None  # 0.80 < 0.855: it learned
+    # Ending at chance error, whatever came before, it is at chance: no value.
+    assert watch.verdict(MNIST1D, [0.88, 0.9, 0.89]) == "at_chance"
 
 
-def test_a_trial_never_better_than_chance_is_collapsed_at_the_end_only():
+def test_a_noisy_dip_below_chance_is_not_learning():
+    # Digits, SGD with clipping at lr 2.49: the logged loss dipped to 2.207 (4% under the
+    # chance loss 2.3017) for three intervals and ended at 2.39, valid error 0.897.
+    watch = collapse.Watch(1000, chance=2.3017)
+    losses = [2.35, 2.207, 2.21, 2.209, 2.33, 2.40, 2.38, 2.39, 2.41, 2.39]
+    for step, loss in zip(range(100, 1001, 100), losses):
+        watch.note(step, loss)
+    assert not watch.learned
+    digits = collapse.chance_level("valid/error_rate", "minimize",
+                                   frequencies=np.full(10, 0.1), num_valid=360)
+    assert watch.verdict(digits, [0.90, 0.88, 0.897]) == "at_chance"
+    # One interval 10% under chance, among noise, is not learning either.
+    watch = collapse.Watch(1000, chance=2.3017)
+    for step, loss in zip(range(100, 1001, 100), [2.3, 2.05, 2.3, 2.31, 2.3, 2.3]):
+        watch.note(step, loss)
+    assert not watch.learned
+
+
+def test_a_single_noisy_evaluation_below_the_margin_does_not_end_a_trial_at_chance():
+    # The median of the last three evaluations is where the trial ended.
+    watch = collapse.Watch(1000, chance=math.log(10))
+    for step in range(50, 1001, 50):
+        watch.note(step, 2.31)
+    assert watch.verdict(MNIST1D, [0.90, 0.89, 0.84]) == "at_chance"
+    assert watch.verdict(MNIST1D, [0.84, 0.83, 0.90]) is None
+
+
+def test_a_trial_never_better_than_chance_is_at_chance_at_the_end_only():
     # Trial 0008 of the wide-range study (Nesterov, lr 0.50, momentum 0.985): its
     # training loss never went below ln 10 (minimum 2.313), final error 0.886.
-    watch = collapse.Watch(2000, chance=math.log(10), chance_error=0.9)
+    watch = collapse.Watch(2000, chance=math.log(10))
     for step in range(50, 2001, 50):
         watch.note(step, 2.313 + 0.01 * (step % 3))
         assert not watch.collapsed_now()
-    assert watch.collapsed_at_end({"valid/error_rate": 0.886})
-    assert not watch.collapsed_at_end({"valid/error_rate": 0.5})
+    assert watch.verdict(MNIST1D, [0.886]) == "at_chance"
+    assert watch.verdict(MNIST1D, [0.5]) is None
 
 
 def test_a_trial_that_learned_and_ends_at_chance_error_is_collapsed():
-    watch = collapse.Watch(1000, chance=math.log(10), chance_error=0.9)
+    watch = collapse.Watch(1000, chance=math.log(10))
     for step, loss in zip(range(50, 1001, 50), np.linspace(1.6, 2.19, 20)):
         watch.note(step, loss)  # trial 0011: learned (1.6), then climbing back slowly
     assert not watch.collapsed_now()
-    assert not watch.collapsed_at_end({"valid/error_rate": 0.62})
-    assert watch.collapsed_at_end({"valid/error_rate": 0.876})
+    assert watch.verdict(MNIST1D, [0.62]) is None
+    assert watch.verdict(MNIST1D, [0.876]) == "collapsed"
+
+
+def test_chance_levels_of_every_kind_of_metric():
+    freq = np.array([0.7, 0.1, 0.1, 0.1])
+    error = collapse.chance_level("valid/error_rate", "minimize", frequencies=freq)
+    accuracy = collapse.chance_level("valid/accuracy", "maximize", frequencies=freq)
+    loss = collapse.chance_level("valid/loss", "minimize", frequencies=freq)
+    assert (error.value, accuracy.value) == (pytest.approx(0.3), pytest.approx(0.7))
+    assert loss.value == pytest.approx(-(0.7 * math.log(0.7) + 0.3 * math.log(0.1)))
+    assert error.at_chance(0.29) and error.at_chance(0.286) and not error.at_chance(0.28)
+    assert accuracy.at_chance(0.71) and not accuracy.at_chance(0.72)
+    assert loss.at_chance(0.985 * loss.value) and not loss.at_chance(0.97 * loss.value)
+    # Three binomial standard errors on a small validation split widen a rate's margin.
+    small = collapse.chance_level("valid/error_rate", "minimize", frequencies=freq,
+                                  num_valid=100)
+    assert small.margin == pytest.approx(3 * math.sqrt(0.3 * 0.7 / 100))
+    # Declared and workload levels come first; a metric without a known level has none.
+    mse = collapse.chance_level("valid/mse", "minimize", workload={"mse": 0.5})
+    assert (mse.value, mse.source, mse.margin) == (0.5, "workload", pytest.approx(0.025))
+    declared = collapse.chance_level("eval_accuracy", "maximize", declared=0.5,
+                                     workload={"eval_accuracy": 0.1})
+    assert (declared.value, declared.source) == (0.5, "declared")
+    assert declared.at_chance(0.52) and not declared.at_chance(0.53)
+    assert collapse.chance_level("valid/mse", "minimize", frequencies=freq) is None
+
+
+@pytest.mark.parametrize("value", ["0.5", float("nan"), True])
+def test_a_declared_chance_level_must_be_a_finite_number(value):
+    with pytest.raises(ConfigError, match="metric_chance must be a finite number"):
+        collapse.declared(value)
 
 
 def test_chance_levels_are_those_of_the_best_constant_prediction():
@@ -150,9 +213,9 @@ def test_a_split_read_on_demand_is_sampled_or_taken_as_balanced():
 
 
 def test_a_run_of_fewer_than_three_log_intervals_is_never_judged():
-    watch = collapse.Watch(10, chance=math.log(10), chance_error=0.9)
-    watch.note(5, 1.5)
-    watch.note(10, 2.1)  # learned, and ends at chance error: but two intervals only
-    assert not watch.collapsed_at_end({"valid/error_rate": 0.9})
-    watch.note(15, 2.1)
-    assert watch.collapsed_at_end({"valid/error_rate": 0.9})
+    watch = collapse.Watch(10, chance=math.log(10))
+    watch.note(5, 2.3)
+    watch.note(10, 2.3)  # ends at chance error: but two intervals only
+    assert watch.verdict(MNIST1D, [0.9]) is None
+    watch.note(15, 2.3)
+    assert watch.verdict(MNIST1D, [0.9]) == "at_chance"

@@ -1,12 +1,15 @@
 """The playbook's checks on constructed curves and studies whose answer is known:
 each check fires on the pattern it names and stays quiet on a healthy one."""
 
+import json
+
 import numpy as np
 import pytest
 from test_analysis_load import smooth_curve, write_study, write_trial
 
 from playbook import search as hp
 from playbook.analysis import curve_shapes, diagnose, space_findings
+from playbook.analysis.finding import flatten
 from playbook.analysis.load import Study
 
 RNG = np.random.default_rng(0)
@@ -18,7 +21,8 @@ def codes(findings):
 
 
 def by_code(findings, code):
-    matches = [f for f in findings if f.code == code]
+    """The findings of `code`, folded ones (Finding.related) included."""
+    matches = [f for f in flatten(findings) if f.code == code]
     assert matches, f"no '{code}' finding in {codes(findings)}"
     return matches
 
@@ -233,6 +237,38 @@ def test_every_trial_above_a_learning_rate_diverged_with_the_best_at_that_edge(t
     assert "warmup" in threshold.recommendation
     (share,) = by_code(findings, "infeasible")
     assert share.severity == "warning" and share.numbers["fraction"] == pytest.approx(3 / 7)
+
+
+def test_the_same_infeasible_trials_are_one_finding_under_their_cause(tmp_path):
+    # Nesterov without momentum: the effective learning rate is the learning rate, so the
+    # instability and the learning rate's divergence threshold are about the same trials.
+    root, lrs = _nesterov_sweep(tmp_path, ["done"] * 4 + ["diverged"] * 3,
+                                [0.5, 0.4, 0.3, 0.2, None, None, None])
+    findings = diagnose(root)
+    about = [f for f in findings if "0004" in f.trials and f.code != "infeasible"]
+    (instability,) = about  # one finding for the three diverged trials, not two
+    assert instability.code == "instability"
+    assert [f.code for f in instability.related] == ["divergence_threshold"]
+    assert "The same trials, seen on one key (not listed again): every optimizer=nesterov " \
+           f"trial with learning_rate >= {lrs[4]:.3g} is infeasible" in instability.message
+    assert "divergence_threshold" not in codes(findings)
+
+
+def test_trials_at_chance_at_small_learning_rates_hide_no_divergence_above(tmp_path):
+    # Two trials at tiny learning rates ended at chance (infeasible, never trained); the
+    # three largest diverged. Each side is its own finding; only the top asks for warmup.
+    root, lrs = _nesterov_sweep(tmp_path, ["diverged"] * 2 + ["done"] * 4 + ["diverged"] * 3,
+                                [None, None, 0.5, 0.4, 0.3, 0.2, None, None, None])
+    for trial in ("0000", "0001"):
+        path = tmp_path / "s" / "trials" / trial / "result.json"
+        result = json.loads(path.read_text())
+        path.write_text(json.dumps({**result, "reason": "at_chance"}))
+    high, low = sorted(by_code(diagnose(root), "divergence_threshold"),
+                       key=lambda f: -f.numbers["threshold"])
+    assert high.severity == "warning" and high.numbers["threshold"] == pytest.approx(lrs[6])
+    assert high.trials == ("0006", "0007", "0008") and "warmup" in high.recommendation
+    assert low.severity == "info" and low.numbers["threshold"] == pytest.approx(lrs[1])
+    assert "(2 trials: 2 at_chance)" in low.message and "warmup" not in low.recommendation
 
 
 def test_divergence_above_a_threshold_with_the_best_trial_far_below_is_info(tmp_path):

@@ -53,8 +53,8 @@ def test_infeasible_trials_carry_their_reason_and_rank_nowhere(study):
     results = _results(study)
     infeasible = {t for t, r in results.items() if r["status"] == "diverged"}
     assert len(infeasible) >= 2
-    assert all(results[t]["reason"] in ("non_finite", "loss_explosion", "collapsed")
-               for t in infeasible)
+    assert all(results[t]["reason"] in ("non_finite", "loss_explosion", "collapsed",
+                                        "at_chance") for t in infeasible)
     assert set(load.ranked(study.trials, study.goal)["trial_id"]).isdisjoint(infeasible)
     (finding,) = [f for f in diagnose(study) if f.code == "infeasible"]
     reasons = [results[t]["reason"] for t in infeasible]

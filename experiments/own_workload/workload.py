@@ -2,7 +2,7 @@
 
 A complete example of the workload protocol (playbook/workloads/base.py,
 docs/ARCHITECTURE.md): `metric_goals`, `default_metric`, `load`, `model`,
-`train_loss` and `eval_metrics`. A baseline names it as
+`train_loss` and `eval_metrics`, and the optional `chance_levels`. A baseline names it as
 `workload = "experiments.own_workload.workload:SineRegression"` and trains it
 on playbook's own loop, with everything the loop does (data-parallel
 sharding, checkpoints, trials per program). Labels need not be classes: here
@@ -49,6 +49,14 @@ class SineRegression:
 
         return Dataset(train=split(data.num_train), valid=split(data.num_valid),
                        test=split(data.num_valid), num_classes=1)
+
+    def chance_levels(self, dataset: Dataset) -> dict[str, float]:
+        """Optional: each metric's value for the best constant prediction (the training
+        targets' mean for the squared error, their median for the absolute error), so that
+        a trial that learned nothing is recorded as such (playbook.train.collapse)."""
+        train, valid = np.asarray(dataset.train.labels), np.asarray(dataset.valid.labels)
+        return {"mse": float(np.mean(np.square(valid - train.mean()))),
+                "mae": float(np.mean(np.abs(valid - np.median(train))))}
 
     def model(self, config: ConfigDict, dataset: Dataset) -> nn.Module:
         return MLP(width=config.model.width, depth=config.model.depth)

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from playbook import external
 from playbook import search as hp
 from playbook.analysis import load as load_lib
 from playbook.analysis import stability
@@ -39,7 +40,7 @@ from playbook.analysis.curve_shapes import (
     still_improving,
     train_loss_rising,
 )
-from playbook.analysis.finding import SEVERITIES, Finding
+from playbook.analysis.finding import SEVERITIES, Finding, by_cause
 from playbook.analysis.load import Study
 from playbook.analysis.space_findings import (
     boundaries,
@@ -55,6 +56,7 @@ EARLY_BEST = 0.1           # Playbook: best checkpoints always in the first 10%
 LATE_BEST = 0.75           # Playbook: consistently in the last 25%
 LATE_SHARE = 0.8           # "consistently": this share of the trials
 CURVE_TRIALS = 3           # best trials per scientific value whose curves are checked
+MIN_EVALUATIONS = 3        # evaluations a trial needs for its best step to be judged
 
 
 def diagnose(study: Study | str | os.PathLike) -> list[Finding]:
@@ -63,13 +65,14 @@ def diagnose(study: Study | str | os.PathLike) -> list[Finding]:
     trials, goal = study.trials, study.goal
     context = study.spec.context()
     findings = progress(trials)
+    findings += chance_unknown(trials, study.metric, _chance_from_labels(study))
     findings += infeasible(trials, study.spec.nuisance, goal, context)
     findings += stability.instability(trials, goal, context)
     findings += boundaries(trials, study.spec.nuisance, goal, context)
     findings += budget(study.spec)
     findings += best_steps(trials, goal, study.curves, study.metric, metric_resolution(study))
     findings += curves(study)
-    findings = [runnable(f, study.root) for f in findings]
+    findings = [runnable(f, study.root) for f in by_cause(findings)]
     return sorted(findings, key=lambda f: SEVERITIES.index(f.severity))
 
 
@@ -105,15 +108,7 @@ def infeasible(trials: pd.DataFrame, nuisance: Mapping[str, hp.Spec | hp.Branche
     bad = ended[ended["status"].isin(load_lib.INFEASIBLE)]
     failed = ended[ended["status"] == "failed"]
     if len(failed):
-        # The last line of the first traceback: the exception and its message.
-        error = next((e.strip().splitlines()[-1] for e in failed["error"]
-                      if isinstance(e, str) and e.strip()), "see error.txt")
-        findings.append(Finding(
-            "error", "failed_trials",
-            f"{len(failed)} of {len(ended)} ended trials failed with an exception "
-            f"(first: {error})", {"failed": len(failed), "ended": len(ended)},
-            "read trials/<id>/error.txt, fix the cause, and run the study again with "
-            "--retry_failed", tuple(failed["trial_id"])))
+        findings.append(failed_trials(failed, len(ended)))
     if len(bad):
         share = len(bad) / len(ended)
         reasons = load_lib.reasons(bad)
@@ -131,6 +126,69 @@ def infeasible(trials: pd.DataFrame, nuisance: Mapping[str, hp.Spec | hp.Branche
     for key, spec in nuisance.items():
         findings += divergence_threshold(trials, key, spec, goal, context)
     return findings
+
+
+# Why failed trials have no value (trial_files.FAILED_REASONS), in words, and what to do.
+_FAILURES = {
+    "exception": ("with an exception", "read trials/<id>/error.txt and fix the cause"),
+    "metric_missing": ("without a value of the study's metric",
+                       "set the study's metric to one the trainer reports (error.txt lists "
+                       "those it found), or make the trainer report it"),
+    "timeout": ("past the study's trial_timeout",
+                "find why those trials hang, or raise trial_timeout"),
+}
+
+
+def failed_trials(failed: pd.DataFrame, ended: int) -> Finding:
+    """Failed trials counted by cause (an exception, a missing metric, a timeout), each with
+    the last line of its first message and its own advice."""
+    causes: dict[str, list] = {}
+    for _, row in failed.iterrows():
+        reason = row.get("reason")
+        causes.setdefault(reason if isinstance(reason, str) else "exception", []).append(row)
+    parts, advice = [], []
+    for cause, rows in causes.items():
+        words, todo = _FAILURES.get(cause, (f"({cause})", "see error.txt"))
+        # The last line of the first message: the exception, or the configuration problem.
+        first = next((e.strip().splitlines()[-1] for e in (r["error"] for r in rows)
+                      if isinstance(e, str) and e.strip()), "see error.txt")
+        parts.append(f"{len(rows)} {words} (first: {first})")
+        advice.append(f"{todo} ({cause})")
+    return Finding(
+        "error", "failed_trials", f"{len(failed)} of {ended} ended trials failed: "
+        + "; ".join(parts), {"failed": len(failed), "ended": ended,
+                             "causes": {c: len(r) for c, r in causes.items()}},
+        "; ".join(advice) + "; then run the study again with --retry_failed",
+        tuple(failed["trial_id"]))
+
+
+def _chance_from_labels(study: Study) -> bool:
+    """Whether playbook's own loop trains the study on a metric whose chance level its
+    class labels give (results written before chance levels were recorded hold none)."""
+    return (not external.trainer_of(study.spec.baseline)
+            and study.metric.split("/", 1)[-1] in ("loss", "error_rate", "accuracy"))
+
+
+def chance_unknown(trials: pd.DataFrame, metric: str, from_labels: bool = False
+                   ) -> list[Finding]:
+    """Says when no chance level of the metric is known (an external trainer, a workload
+    that declares none): a trial that learned nothing then cannot be told from one that
+    did, and is ranked as a result. Not said of a metric whose chance level class labels
+    give (`from_labels`), whose results may predate recorded chance levels."""
+    finished = trials[trials["status"].isin(load_lib.FINISHED)]
+    if (from_labels or "chance" not in trials or finished.empty
+            or finished["chance"].notna().any()):
+        return []
+    return [Finding(
+        "info", "chance_unknown",
+        f"the value of {metric} at chance is unknown ({len(finished)} finished trials): a "
+        f"trial that learned nothing cannot be told from one that learned, so it is "
+        f"ranked as a result (only a training loss that returns to its first value is "
+        f"caught)", {"metric": metric, "trials": len(finished)},
+        f"declare it in the baseline: metric_chance = the value of {metric} for a model "
+        f"that predicts nothing (e.g. 1 - the largest class's share for an error rate, that "
+        f"share for an accuracy, the targets' variance for a squared error), or give the "
+        f"workload a chance_levels(dataset) method")]
 
 
 def divergence_threshold(trials: pd.DataFrame, key: str, spec: hp.Spec | hp.Branches, goal: str,
@@ -159,28 +217,34 @@ def divergence_threshold(trials: pd.DataFrame, key: str, spec: hp.Spec | hp.Bran
         best = min(done, key=lambda p: Goal.of(goal).loss(p[1]["objective"]))
         for side in ("high", "low"):
             flip = 1.0 if side == "high" else -1.0
-            first_bad = min(diverged, key=lambda p: flip * p[0])
             last_good = max(done, key=lambda p: flip * p[0])
-            if flip * last_good[0] >= flip * first_bad[0]:
+            # Judged on each side alone: trials at chance at a tiny learning rate do not hide
+            # a threshold of diverging ones at large ones.
+            beyond = [(u, r) for u, r in diverged if flip * u > flip * last_good[0]]
+            if len(beyond) < 2:
                 continue
+            first_bad = min(beyond, key=lambda p: flip * p[0])
+            beyond = [r for _, r in beyond]
             at_edge = best[1]["trial_id"] == last_good[1]["trial_id"]
             word = "above" if side == "high" else "below"
             threshold = first_bad[1][key]
             where = "is the last stable one" if at_edge else "lies inside the stable region"
+            why = ", ".join(f"{n} {r}" for r, n in load_lib.reasons(pd.DataFrame(beyond)).items())
+            # Warmup and clipping stabilise large steps; below the best they do not help.
+            unstable_edge = at_edge and side == "high"
             findings.append(Finding(
-                "warning" if at_edge else "info", "divergence_threshold",
+                "warning" if unstable_edge else "info", "divergence_threshold",
                 f"every {label} trial with {key} {'>=' if side == 'high' else '<='} "
-                f"{threshold:.3g} diverged ({len(diverged)} trials); the best trial "
+                f"{threshold:.3g} is infeasible ({len(beyond)} trials: {why}); the best trial "
                 f"({best[1]['trial_id']}, {key}={best[1][key]:.3g}) {where}",
                 {"key": key, "label": label, "threshold": float(threshold),
-                 "diverged": len(diverged), "best": float(best[1][key]), "at_edge": at_edge},
+                 "diverged": len(beyond), "best": float(best[1][key]), "at_edge": at_edge},
                 "training is unstable at the best learning rate's edge: add learning-rate "
                 "warmup or gradient clipping, then search again; the optimum may lie in the "
-                "unstable region" if at_edge else
+                "unstable region" if unstable_edge else
                 f"no action needed; you may end the range of '{key}' at {threshold:.3g} to "
-                f"spend fewer trials on the diverging values {word} it",
-                tuple(r["trial_id"] for _, r in diverged)))
-            break
+                f"spend fewer trials on the infeasible values {word} it",
+                tuple(r["trial_id"] for r in beyond)))
     return findings
 
 
@@ -194,7 +258,9 @@ def best_steps(trials: pd.DataFrame, goal: str, curves: pd.DataFrame | None = No
 
     Judged on the better half of each scientific value's done trials: a trial
     with a far too small learning rate improves until the end whatever the length.
-    Given the curves, a late best checkpoint counts only if it beats everything
+    Given the curves, only trials with at least `MIN_EVALUATIONS` evaluations count (a
+    trainer that reports only its final metrics has no best step to judge), and a late
+    best checkpoint counts only if it beats everything
     before the last quarter by more than noise (and one step of a quantized
     metric): a tie broken by one example is no reason to train longer.
     """
@@ -205,6 +271,9 @@ def best_steps(trials: pd.DataFrame, goal: str, curves: pd.DataFrame | None = No
     rows = pd.concat(halves)
     rows = rows[rows["best_step"].notna() & rows["max_train_steps"].notna()
                 & (rows["max_train_steps"] > 0)]
+    if curves is not None:  # a best step means something only on a curve of evaluations
+        rows = rows[[len(load_lib.curve(curves, t, metric)[0]) >= MIN_EVALUATIONS
+                     for t in rows["trial_id"]]]
     if len(rows) < 2:
         return []
     fraction = (rows["best_step"].astype(float) / rows["max_train_steps"].astype(float)).to_numpy()

@@ -46,7 +46,7 @@ from playbook.analysis.draft_rules import (  # noqa: F401 - re-exported for call
     Rules,
     nice_steps,
 )
-from playbook.analysis.finding import Finding
+from playbook.analysis.finding import Finding, flatten
 from playbook.analysis.load import Study
 from playbook.errors import ConfigError
 from playbook.study.spec import StudySpec
@@ -78,6 +78,7 @@ def check_draftable(study: Study, findings: Sequence[Finding]) -> None:
 
 def draft(study: Study, findings: Sequence[Finding]) -> Draft:
     """The next round of `study` given its `findings` (diagnostics.diagnose)."""
+    findings = flatten(findings)  # a folded finding still has its own rule
     check_draftable(study, findings)
     spec = study.spec
     state = Rules(study, dict(spec.nuisance), dict(spec.fixed), findings)

@@ -30,7 +30,7 @@ from playbook.trial_files import ENDED, FINISHED, INFEASIBLE, STATUSES  # noqa: 
 # Columns of the trials table besides one per scientific and one per nuisance key.
 TRIAL_COLUMNS = ("trial_id", "label", "status", "objective", "best_step", "max_train_steps",
                  "steps", "seed", "repeats", "index", "error", "steps_per_second",
-                 "first_step_seconds", "reason")
+                 "first_step_seconds", "reason", "chance")
 CURVE_COLUMNS = ("trial_id", "step", "metric", "value")
 
 log = logging.getLogger(__name__)
@@ -95,8 +95,9 @@ def load_study(study_dir: str | os.PathLike, spec: StudySpec | None = None) -> p
     status (pending/running/done/diverged/failed), objective (NaN unless done),
     best_step, max_train_steps, steps (trained so far), seed, repeats, index, error,
     steps_per_second (steady state) and first_step_seconds (start of the trial's
-    run to its first logged step: start-up and compilation, or their reuse) and reason
-    (why a trial is infeasible, when its result.json says, e.g. 'collapsed').
+    run to its first logged step: start-up and compilation, or their reuse), reason
+    (why a trial is infeasible or failed, e.g. 'collapsed', 'timeout') and chance (the
+    metric's value at chance, when known).
 
     `df.attrs` holds `study_dir`, `metric`, `goal`, `scientific` and `nuisance`
     (their keys). Seed reruns are rows too; their `repeats` names the trial they rerun.
@@ -117,7 +118,7 @@ def load_study(study_dir: str | os.PathLike, spec: StudySpec | None = None) -> p
         record.update({c: row[c] for c in TRIAL_COLUMNS})
         records.append(record)
     df = pd.DataFrame.from_records(records, columns=columns)
-    for column in ("objective", "steps_per_second", "first_step_seconds"):
+    for column in ("objective", "steps_per_second", "first_step_seconds", "chance"):
         df[column] = pd.to_numeric(df[column], errors="coerce").astype(float)
     for column in ("best_step", "max_train_steps", "steps", "seed", "index"):
         df[column] = pd.array(df[column], dtype="Int64")
@@ -152,7 +153,8 @@ def _trial_row(store: StudyStore, trial_id: str, metric: str, default_steps: int
         "repeats": meta.get("repeats"),
         "index": _int(meta.get("index")),
         "error": result.error if result else None,
-        "reason": result.reason if result else None,
+        "reason": result.cause if result else None,
+        "chance": result.chance if result else None,
         "steps_per_second": throughput.steps_per_second,
         "first_step_seconds": throughput.first_step_seconds,
     }

@@ -67,9 +67,10 @@ class TrialRun:
         self._intervals: list[tuple[int, float]] = []  # (steps, seconds) per log interval
         self._mark = time.perf_counter()
         self._goal = Goal.of(trial.goal)
-        chance, chance_error = collapse.chance_levels(collapse.class_frequencies(
-            trial.dataset.train, trial.dataset.num_classes))
-        self.watch = collapse.Watch(trial.max_train_steps, chance, chance_error)
+        frequencies = collapse.class_frequencies(trial.dataset.train, trial.dataset.num_classes)
+        self.watch = collapse.Watch(trial.max_train_steps, collapse.chance_levels(frequencies)[0])
+        self.chance = chance_of(trial, frequencies)
+        self._evaluations: list[float] = []  # the metric at each evaluation, in order
         self.stop_collapsed = bool(trial.config.get("stop_collapsed", True))
         self._closed = False
 
@@ -198,6 +199,7 @@ class TrialRun:
         """Hook: called after the evaluation at `step` is recorded and checkpointed."""
 
     def _note_evaluation(self, step: int, valid: dict[str, float]) -> None:
+        self._evaluations.append(float(valid.get(self.trial.metric, math.nan)))
         # Ties go to the later step, as in Checkpoints.best_steps.
         if self.best is None or self._score(valid) >= self._score(self.best):
             self.best_step, self.best = step, dict(valid)
@@ -211,11 +213,13 @@ class TrialRun:
 
     def result(self, status: str, error: str | None = None, reason: str | None = None
                ) -> TrialResult:
-        """The trial's result; a `done` trial whose end is at chance is `diverged`
-        with reason `collapsed` (collapse.Watch.collapsed_at_end)."""
-        if status == "done" and self.watch.collapsed_at_end(self.final):
-            status, reason = "diverged", "collapsed"
-            log.warning("trial in %s ended at chance level: recorded as collapsed", self.workdir)
+        """The trial's result; a `done` trial that ended at chance is `diverged` with
+        reason `collapsed` or `at_chance` (collapse.Watch.verdict)."""
+        verdict = self.watch.verdict(self.chance, self._evaluations) if status == "done" else None
+        if verdict:
+            status, reason = "diverged", verdict
+            log.warning("trial in %s ended at chance (%s): recorded as %s", self.workdir,
+                        self.chance.describe() if self.chance else "training loss", verdict)
         if status != "failed":
             self.saver.flush()  # the pending best (checkpoint_policy)
         self.ckpts.wait()
@@ -233,7 +237,7 @@ class TrialRun:
             max_train_steps=self.trial.max_train_steps, metric=self.trial.metric,
             goal=self.trial.goal, throughput=self._throughput(), best_checkpoint=path,
             error=error, trials_per_program=self.trials_per_program, reason=reason,
-            resumed_from=self.resumed_from)
+            resumed_from=self.resumed_from, chance=self.chance.value if self.chance else None)
 
     def finish(self, status: str, error: str | None = None, reason: str | None = None
                ) -> TrialResult:
@@ -254,6 +258,22 @@ class TrialRun:
         return Throughput(examples_per_second=steps * self.trial.batch_size / seconds,
                           steps_per_second=steps / seconds,
                           first_step_seconds=self.first_step_seconds)
+
+
+def chance_of(trial: TrialSetup, frequencies: np.ndarray | None
+              ) -> collapse.ChanceLevel | None:
+    """The chance level of the trial's metric: the config's `metric_chance`, else the
+    workload's `chance_levels(dataset)`, else that of the training labels' classes."""
+    workload = getattr(trial.workload, "chance_levels", None)
+    return collapse.chance_level(
+        trial.metric, trial.goal, frequencies=frequencies,
+        workload=workload(trial.dataset) if callable(workload) else None,
+        declared=declared_chance(trial.config), num_valid=len(trial.dataset.valid))
+
+
+def declared_chance(config: ConfigDict) -> float | None:
+    """The config's `metric_chance`: its metric's value at chance, declared by the user."""
+    return collapse.declared(config.get(collapse.CHANCE_KEY, None))
 
 
 def objective_tag(metric: str) -> str:

@@ -15,7 +15,7 @@ from ml_collections import ConfigDict
 from playbook import config as config_lib
 from playbook import external, models, workloads
 from playbook.errors import ConfigError
-from playbook.train import optimizers
+from playbook.train import collapse, optimizers
 
 POSITIVE_INTS = ("batch_size", "max_train_steps", "eval_every_steps", "log_every_steps")
 NON_NEGATIVE = ("learning_rate", "weight_decay", "eps", "grad_clip_norm", "lr_end_factor")
@@ -38,6 +38,7 @@ def check(config: ConfigDict) -> None:
             value = _number(config, key)
             if not 0.0 <= value < 1.0:
                 raise ConfigError(f"{key}={value!r} must be in [0, 1)")
+    collapse.declared(config.get(collapse.CHANCE_KEY, None))
     optimizers.create(config)
     if not external.is_reference(config_lib.get(config, "workload")):  # else it builds its own
         models.build(config_lib.get(config, "model"), num_classes=2)

@@ -17,10 +17,12 @@ kept) or when the study's metric is in none of the curves (the message names
 the metrics that were found); `diverged` when the training loss, or the
 metric itself, stops being finite or the loss explodes
 (`playbook.train.divergence`, at the first logged step where it does, with
-reason `non_finite` or `loss_explosion`), or when the training loss, having
+reason `non_finite` or `loss_explosion`), when the training loss, having
 learned, ends back at the level of its first logged value (reason
-`collapsed`, `playbook.train.collapse`; the trainer's data is unknown, so its
-first loss stands in for chance level); else `done`, with its best step
+`collapsed`; the trainer's data is unknown, so its first loss stands in for
+the loss at chance), or when the metric ends at the chance level the config
+declares as `metric_chance` (reason `collapsed` or `at_chance`,
+`playbook.train.collapse`); else `done`, with its best step
 chosen retrospectively by the metric. A trial
 whose result.json says done or diverged is returned as it is.
 
@@ -137,11 +139,15 @@ def outcome(found: curves_lib.Curves, config: ConfigDict, metric: str, goal: str
         log.warning("trial in %s diverged at step %d", workdir, diverged_at)
         return result("diverged", best_step, diverged_at, reason=_reason(found, config,
                                                                           metric, diverged_at))
-    if _collapsed(found, config, length or last):
-        log.warning("trial in %s ended at the loss it started from: recorded as collapsed",
-                    workdir)
-        return result("diverged", best_step, reason="collapsed")
-    return result("done", best_step)
+    chance = collapse.chance_level(metric, goal, declared=collapse.declared(
+        config.get(collapse.CHANCE_KEY, None)))
+    verdict = _watch(found, config, length or last).verdict(chance, values)
+    if verdict:
+        log.warning("trial in %s ended at chance (%s): recorded as %s", workdir,
+                    chance.describe() if chance else "its first logged training loss", verdict)
+        return dataclasses.replace(result("diverged", best_step, reason=verdict),
+                                   chance=chance.value if chance else None)
+    return dataclasses.replace(result("done", best_step), chance=chance.value if chance else None)
 
 
 def _reason(found: curves_lib.Curves, config: ConfigDict, metric: str, step: int) -> str:
@@ -184,18 +190,16 @@ def _divergence(found: curves_lib.Curves, config: ConfigDict, metric: str) -> in
     return min(at) if at else None
 
 
-def _collapsed(found: curves_lib.Curves, config: ConfigDict, length: int) -> bool:
-    """The training loss went back to the level it started from and stayed there, after
-    having learned (collapse.Watch; the trainer's data is unknown, so its first logged
-    loss stands in for chance level)."""
-    loss = curves_lib.train_loss_name(found, _loss_key(config))
-    if loss is None:
-        return False
-    steps, values = found.curve(loss)
+def _watch(found: curves_lib.Curves, config: ConfigDict, length: int) -> collapse.Watch:
+    """The training loss's course (collapse.Watch): the trainer's data is unknown, so its
+    first logged loss stands in for the loss at chance."""
     watch = collapse.Watch(length)
-    for step, value in zip(steps, values, strict=True):
-        watch.note(int(step), float(value), float(values[0]))
-    return watch.learned and watch.collapsed_at_end()
+    loss = curves_lib.train_loss_name(found, _loss_key(config))
+    if loss is not None:
+        steps, values = found.curve(loss)
+        for step, value in zip(steps, values, strict=True):
+            watch.note(int(step), float(value), float(values[0]))
+    return watch
 
 
 def _best_step(steps: list[int], values: list[float], goal: str, cutoff: int) -> int | None:

@@ -67,6 +67,11 @@ class Workload(Protocol):
         """Per-example evaluation metrics, each of shape [batch]; averaged with weights."""
         ...
 
+    # Optional: `chance_levels(dataset) -> {metric: value}`, each metric's value for the best
+    # constant prediction (e.g. the targets' variance for a squared error). Without it, the
+    # loss, error rate and accuracy of integer class labels follow from the training
+    # labels' class frequencies (playbook.train.collapse); other metrics have none.
+
 
 class ClassificationWorkload:
     """Softmax cross-entropy classification with loss, error rate and accuracy."""
