@@ -10,8 +10,9 @@ import os
 import numpy as np
 import pytest
 
-from configs import mnist1d_mlp
+from configs import digits_mlp, mnist1d_mlp
 from playbook import config as config_lib
+from playbook import workloads
 from playbook.errors import ConfigError
 from playbook.train import batched, collapse, loop
 from playbook.trial_files import TrialResult
@@ -72,6 +73,25 @@ def test_a_collapsing_member_of_a_group_is_recorded_like_a_lone_trial(tmp_path, 
     assert results[1].objective < 0.6
 
 
+def test_a_real_trial_that_never_leaves_chance_is_at_chance_and_says_so(tmp_path):
+    # Digits, SGD with clipping at learning rate 3.5: clipped steps stay finite, the loss
+    # never goes below the chance loss and the error sits at 0.86-0.93 (configs/studies/
+    # digits_sgd_clipping.py). At 0.16 the same model learns (0.06 error).
+    def digits(lr):
+        return config_lib.with_values(digits_mlp.get_config(), dict(
+            optimizer="sgd", grad_clip_norm=1.0, schedule="constant", weight_decay=0.0,
+            learning_rate=lr, max_train_steps=400, eval_every_steps=100, log_every_steps=25))
+
+    dead = loop.train_and_evaluate(digits(3.5), tmp_path / "dead", progress=False)
+    assert (dead.status, dead.reason, dead.steps) == ("diverged", "at_chance", 400)
+    labels = np.asarray(workloads.get("digits").load(digits_mlp.get_config()).train.labels)
+    frequencies = np.bincount(labels, minlength=10) / len(labels)
+    assert dead.chance == pytest.approx(1 - frequencies.max())  # the training labels' chance
+    assert dead.objective is None and dead.final["valid/error_rate"] > 0.85
+    alive = loop.train_and_evaluate(digits(0.16), tmp_path / "alive", progress=False)
+    assert (alive.status, alive.reason) == ("done", None) and alive.objective < 0.15
+
+
 MNIST1D = collapse.ChanceLevel("valid/error_rate", 0.9, "minimize", 0.045, "labels")
 
 
@@ -122,6 +142,17 @@ def test_a_single_noisy_evaluation_below_the_margin_does_not_end_a_trial_at_chan
         watch.note(step, 2.31)
     assert watch.verdict(MNIST1D, [0.90, 0.89, 0.84]) == "at_chance"
     assert watch.verdict(MNIST1D, [0.84, 0.83, 0.90]) is None
+
+
+def test_evaluations_that_swing_around_a_declared_chance_level_are_at_chance():
+    # The two-spirals trainer at learning rate 21.6 (experiments/own_trainer/study_wide.py):
+    # its validation split's majority class is 54.5%, the declared chance level 0.5; the
+    # evaluations swing between the two classes' shares. The margin takes their spread.
+    spirals = collapse.chance_level("eval_accuracy", "maximize", declared=0.5)
+    watch = collapse.Watch(600)
+    assert watch.verdict(spirals, [0.545, 0.455, 0.545]) == "at_chance"
+    assert watch.verdict(spirals, [0.783, 0.836, 0.875]) is None  # noisy, but learning
+    assert watch.verdict(spirals, [0.57, 0.578, 0.58]) is None  # slow, steady: learning
 
 
 def test_a_trial_never_better_than_chance_is_at_chance_at_the_end_only():

@@ -9,7 +9,8 @@ The reference, per trial: the mean of the study metric over the evaluations of t
 quarter of the steps it ran, as a share of the way from chance to a perfect value (0
 for a loss, an error or a squared error; 1 for an accuracy). Below 2% of the way it is
 *at chance*, from 10% it *learned*, in between *borderline* (counted apart, neither
-right nor wrong). Trials whose chance level is unknown are counted apart too. A trial
+right nor wrong); a trial stopped early with no evaluation in its last quarter (a
+collapse caught by its training loss) is *unjudged*. Trials whose chance level is unknown are counted apart too. A trial
 that diverged numerically (non_finite, loss_explosion) is outside the rule.
 """
 
@@ -51,14 +52,12 @@ def trial_rows(study_dir: str) -> list[dict]:
                  if r.get(metric) is not None and math.isfinite(r[metric])]
         last = result.steps or result.max_train_steps
         values = np.array([v for s, v in curve if s > 0.75 * last], dtype=float)
-        if not len(values) and curve:
-            values = np.array([curve[-1][1]], dtype=float)
         recorded = ("at chance" if result.reason in ("at_chance", "collapsed") else
                     "diverged" if result.status == "diverged" else "done")
         rows.append(dict(
             trial=trial_id, recorded=recorded, reason=result.reason or "",
             chance=result.chance,
-            reference=(None if result.chance is None else
+            reference=(None if result.chance is None else "unjudged" if not len(values) else
                        reference(values, result.chance, maximize))))
     return rows
 
@@ -76,6 +75,7 @@ def summary(study_dir: str) -> dict:
         ref_at_chance=sum(r["reference"] == "at chance" for r in known),
         ref_learned=sum(r["reference"] == "learned" for r in known),
         borderline=sum(r["reference"] == "borderline" for r in known),
+        unjudged=sum(r["reference"] == "unjudged" for r in known),
         false_positives=[r["trial"] for r in known
                          if r["recorded"] == "at chance" and r["reference"] == "learned"],
         false_negatives=[r["trial"] for r in known
@@ -85,14 +85,15 @@ def summary(study_dir: str) -> dict:
 
 def main(study_dirs: list[str]) -> None:
     print("| study | chance | trials | done | at_chance | collapsed | diverged (numeric) | "
-          "reference: at chance / learned / borderline | false positives | false negatives |")
+          "reference: at chance / learned / borderline / unjudged | false positives | "
+          "false negatives |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for study_dir in study_dirs:
         s = summary(study_dir)
         chance = "unknown" if math.isnan(s["chance"]) else f"{s['chance']:.4g}"
         print(f"| {s['study']} | {chance} | {s['trials']} | {s['done']} | {s['at_chance']} | "
               f"{s['collapsed']} | {s['diverged']} | {s['ref_at_chance']} / "
-              f"{s['ref_learned']} / {s['borderline']} | "
+              f"{s['ref_learned']} / {s['borderline']} / {s['unjudged']} | "
               f"{len(s['false_positives'])} {' '.join(s['false_positives'])} | "
               f"{len(s['false_negatives'])} {' '.join(s['false_negatives'])} |")
 

@@ -58,11 +58,13 @@ def by_cause(findings: Sequence[Finding]) -> list[Finding]:
             continue
         more = folded.get(id(f))
         if more:
-            seen = "; ".join(m.message.split("; the best trial")[0] for m in more)
-            f = dataclasses.replace(
-                f, related=tuple(more),
-                message=f"{f.message}. The same trials, seen on one key (not listed again): "
-                        f"{seen}")
+            # A key that is the cause's own axis (the learning rate of an optimizer without
+            # momentum) says nothing more: kept in `related`, not repeated in the message.
+            seen = "; ".join(m.message.split("; the best trial")[0] for m in more
+                             if m.numbers.get("key") != f.numbers.get("axis"))
+            f = dataclasses.replace(f, related=tuple(more), message=(
+                f"{f.message}. The same trials, seen on one key (not listed again): {seen}"
+                if seen else f.message))
         out.append(f)
     return out
 

@@ -22,12 +22,14 @@ The rules (measured on MNIST-1D, digits, a synthetic language model and
 external trainers; docs/VALIDITY.md):
 
 - *ended at chance*: the median of the metric's last `ENDING` evaluations is
-  within the margin of its chance level (`ChanceLevel.at_chance`): the larger
+  within the margin of its chance level (`ChanceLevel.at_chance`): the largest
   of a relative margin (`AT_CHANCE_ERROR` of the chance error for error rates
   and accuracies, `AT_CHANCE` of the chance loss for log losses,
-  `AT_CHANCE_OTHER` for other metrics) and three binomial standard errors of
-  a rate on the validation split, so a noisy dip is not learning. Judged
-  whatever happened earlier;
+  `AT_CHANCE_OTHER` for other metrics), three binomial standard errors of a
+  rate on the validation split, and the standard deviation of those last
+  evaluations (the evaluation noise of a trainer whose validation split
+  playbook cannot see), so a noisy dip is not learning. Judged whatever
+  happened earlier;
 - *learned*: the training loss fell clearly below chance (by `LEARNED`) in
   `LEARNED_POINTS` consecutive log intervals (one noisy interval is not
   learning); where the training loss's chance level is unknown (a regression,
@@ -121,11 +123,13 @@ class ChanceLevel:
     margin: float  # a value no better than value - margin (in the goal's direction) is at chance
     source: str    # 'labels' (class frequencies), 'workload', or 'declared' (metric_chance)
 
-    def at_chance(self, value: float) -> bool:
-        """`value` is no better than chance by more than the margin (NaN: not judged)."""
+    def at_chance(self, value: float, noise: float = 0.0) -> bool:
+        """`value` is no better than chance by more than the margin, or than `noise` (the
+        spread of the evaluations it summarises) where that is larger; NaN: not judged."""
         if not math.isfinite(value):
             return False
-        return Goal.of(self.goal).loss(value) >= Goal.of(self.goal).loss(self.value) - self.margin
+        margin = max(self.margin, noise if math.isfinite(noise) else 0.0)
+        return Goal.of(self.goal).loss(value) >= Goal.of(self.goal).loss(self.value) - margin
 
     def describe(self) -> str:
         return f"{self.metric} {self.value:.4g} at chance ({self.source}; margin {self.margin:.2g})"
@@ -180,11 +184,14 @@ def declared(value) -> float | None:
     return float(value)
 
 
-def ended_at(values: Sequence[float]) -> float:
-    """Where a metric's evaluations ended: the median of the last `ENDING` finite ones
-    (a single noisy evaluation is not where a trial is); NaN when there are none."""
-    finite = [float(v) for v in values if math.isfinite(float(v))]
-    return float(np.median(finite[-ENDING:])) if finite else math.nan
+def ended_at(values: Sequence[float]) -> tuple[float, float]:
+    """Where a metric's evaluations ended, and how noisy they were there: the median of
+    the last `ENDING` finite ones (a single noisy evaluation is not where a trial is) and
+    their standard deviation (0 for one); NaN when there are none."""
+    last = [float(v) for v in values if math.isfinite(float(v))][-ENDING:]
+    if not last:
+        return math.nan, math.nan
+    return float(np.median(last)), float(np.std(last, ddof=1)) if len(last) > 1 else 0.0
 
 
 @dataclasses.dataclass
@@ -240,16 +247,18 @@ class Watch:
         only) is judged on its evaluations alone."""
         if 0 < self.noted < MIN_POINTS:  # too short a run to judge (a smoke test)
             return None
-        if chance is not None and chance.at_chance(ended_at(evaluations)):
-            return "collapsed" if self._learned(chance, evaluations) else "at_chance"
+        ended, noise = ended_at(evaluations)
+        if chance is not None and chance.at_chance(ended, noise):
+            return "collapsed" if self._learned(chance, evaluations, noise) else "at_chance"
         return "collapsed" if self.learned and self._window_full() else None
 
-    def _learned(self, chance: ChanceLevel, evaluations: Sequence[float]) -> bool:
+    def _learned(self, chance: ChanceLevel, evaluations: Sequence[float], noise: float
+                 ) -> bool:
         """Learned before it ended at chance: by the training loss against its chance level
         where that is known, else by `LEARNED_POINTS` evaluations of the metric beyond the
-        margin of chance (a loss that fell from its initial value may still be worse than
-        predicting the mean)."""
+        margin of chance, or the `noise` of the last ones (a loss that fell from its initial
+        value may still be worse than predicting the mean)."""
         if self.chance is not None:
             return self.learned
-        clearly = [v for v in evaluations if math.isfinite(v) and not chance.at_chance(v)]
+        clearly = [v for v in evaluations if math.isfinite(v) and not chance.at_chance(v, noise)]
         return len(clearly) >= LEARNED_POINTS
