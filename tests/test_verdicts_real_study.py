@@ -75,6 +75,19 @@ def test_the_instability_finding_gives_the_effective_learning_rate_threshold(stu
     assert finding.numbers["just_below"] and "warmup" in finding.recommendation
 
 
+def test_the_momentum_threshold_of_the_same_trials_is_folded_into_the_instability(study):
+    # Before, the same infeasible trials were a divergence_threshold warning on momentum
+    # and an instability warning, with overlapping advice: now one finding, the cause.
+    findings = diagnose(study)
+    (instability,) = [f for f in findings if f.code == "instability"]
+    assert "divergence_threshold" not in [f.code for f in findings]
+    (momentum,) = instability.related
+    assert momentum.code == "divergence_threshold" and momentum.numbers["key"] == "momentum"
+    assert set(momentum.trials) <= set(instability.trials)
+    assert f"with momentum >= {momentum.numbers['threshold']:.3g} is infeasible" in \
+        instability.message
+
+
 def test_a_best_momentum_at_zero_is_at_the_natural_limit_and_nothing_expands(study):
     best = load.ranked(study.trials, study.goal).iloc[0]
     assert best["momentum"] < 0.5  # the low 10% of reverse_log [0, 0.999]
