@@ -26,6 +26,7 @@ import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from playbook import config as config_lib
 from playbook.errors import ConfigError, closest
 from playbook.goal import GOALS, Goal
 
@@ -35,6 +36,11 @@ GOAL_KEY = "metric_goal"
 WORKLOAD_ATTRIBUTES = ("metric_goals", "default_metric")
 WORKLOAD_METHODS = ("load", "model", "train_loss", "eval_metrics")
 _REFERENCE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+# A trial's length in steps: the key playbook's own loop trains for, the keys a trainer's
+# config is read for (in this order), and the key by which a baseline names its own.
+LOOP_LENGTH_KEY = "max_train_steps"
+LENGTH_KEYS = ("max_train_steps", "num_train_steps")
+LENGTH_KEY = "length_key"
 
 
 
@@ -192,6 +198,47 @@ def trainer_metric_goal(metric: str, study_goal: str, baseline_goal: Any) -> str
                           f"baseline (or goal=... in the study)")
     return goal
 
+
+
+# -- a trial's length --------------------------------------------------------------------
+
+
+def length_key(config: Any) -> str | None:
+    """The (dotted) config key that holds a trial's length in steps: `max_train_steps`
+    for playbook's own loop; for a trainer's config, the key its `length_key` names
+    (checked to be an integer key of the config), else the first of LENGTH_KEYS it has
+    with an integer value; None when it has none. ConfigError (one line) for a
+    `length_key` that names no integer key, or another key than the loop's."""
+    declared = config.get(LENGTH_KEY, None) if hasattr(config, "get") else None
+    if declared in (None, ""):
+        keys = (LOOP_LENGTH_KEY,) if not trainer_of(config) else LENGTH_KEYS
+        return next((k for k in keys if config_lib.has(config, k)
+                     and _is_int(config_lib.get(config, k))), None)
+    if not trainer_of(config) and declared != LOOP_LENGTH_KEY:
+        raise ConfigError(f"{LENGTH_KEY} {declared!r}: playbook's own loop trains for "
+                          f"'{LOOP_LENGTH_KEY}'; {LENGTH_KEY} names the length key of a "
+                          f"trainer's config (trainer='package.module:function')")
+    if not isinstance(declared, str) or not config_lib.has(config, declared):
+        ints = [k for k in config_lib.flat_keys(config) if _is_int(config_lib.get(config, k))]
+        raise ConfigError(f"{LENGTH_KEY} {declared!r} is not a key of the config"
+                          f"{closest(str(declared), ints)}; name the integer key that holds "
+                          f"a trial's length in steps (integer keys: {', '.join(ints) or 'none'})")
+    value = config_lib.get(config, declared)
+    if not _is_int(value):
+        raise ConfigError(f"{LENGTH_KEY} '{declared}' is {value!r}, not an integer; name the "
+                          f"integer key that holds a trial's length in steps")
+    return declared
+
+
+def length(config: Any) -> int | None:
+    """A trial's length in steps (`length_key`), None where unknown or not positive."""
+    key = length_key(config)
+    value = config_lib.get(config, key) if key else None
+    return value if _is_int(value) and value > 0 else None
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 # -- where workers find the code ------------------------------------------------------

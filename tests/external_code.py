@@ -202,3 +202,58 @@ def sine_project(directory: os.PathLike, budget: int = 1) -> pathlib.Path:
     (directory / "baseline.py").write_text(SINE_BASELINE)
     (directory / "study.py").write_text(SINE_STUDY.replace("{budget}", str(budget)))
     return directory
+
+
+LENGTH_TRAINER = '''
+import math
+
+
+def train_and_evaluate(config, workdir):
+    """eval_error still falling at the last step (a compute-bound run), lowest at
+    learning_rate 0.1; the run's length is config.{key}, logged every log_every_steps."""
+    floor = (abs(math.log10(config.learning_rate / 0.1)) / 4 + 0.01 * config.width
+             - 0.001 * config.seed)  # a seed rerun scores a little better
+    every = config.log_every_steps
+    return [{{"step": s, "train_loss": 1.0 + floor + math.exp(-s / 30),
+              "eval_error": floor + 0.5 * math.exp(-s / 30)}}
+            for s in range(every, config.{key} + 1, every)]
+'''
+
+LENGTH_BASELINE = '''
+import ml_collections
+
+
+def get_config():
+    config = ml_collections.ConfigDict()
+    config.trainer = "lengthtrain:train_and_evaluate"
+    config.metric = "eval_error"
+    config.learning_rate = 0.1
+    config.width = 1
+    config.seed = 0
+    config.{key} = 50
+    config.log_every_steps = 10
+{declared}    return config
+'''
+
+LENGTH_STUDY = '''
+from playbook import search as hp
+from playbook.study import define
+
+
+def get_config():
+    return define(baseline="baseline.py", scientific={"width": [1, 2]},
+                  nuisance={"learning_rate": hp.log(0.01, 1.0)}, budget=2)
+'''
+
+
+def length_project(directory: os.PathLike, key: str = "num_train_steps",
+                   declared: str | None = None) -> pathlib.Path:
+    """A pure-Python trainer (lengthtrain.py) whose length is the config's `key`, with a
+    baseline (declaring `length_key = declared` when given) and a study of two widths."""
+    directory = pathlib.Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "lengthtrain.py").write_text(LENGTH_TRAINER.format(key=key))
+    line = f"    config.length_key = {declared!r}\n" if declared is not None else ""
+    (directory / "baseline.py").write_text(LENGTH_BASELINE.format(key=key, declared=line))
+    (directory / "study.py").write_text(LENGTH_STUDY)
+    return directory

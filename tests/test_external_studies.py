@@ -2,17 +2,23 @@
 real, and copies of them outside the repository run under worker processes
 through the `playbook` command, with their report, findings and comparison."""
 
+import dataclasses
 import json
 import os
 import subprocess
 import sys
 import time
 
+import pandas as pd
 import pytest
-from external_code import ROOT, sine_project, spirals_project
+from external_code import ROOT, length_project, sine_project, spirals_project
 
-from playbook import cli, external
+from playbook import cli, external, trial_files
 from playbook import config as config_lib
+from playbook.analysis import Study
+from playbook.dashboard import state
+from playbook.study import progress
+from playbook.study.spec import StudySpec
 from playbook.study.store import StudyStore, read_json
 from playbook.train import curves
 
@@ -23,7 +29,8 @@ def forget_imports():
     saved = list(sys.path)
     yield
     sys.path[:] = saved
-    for name in [n for n in sys.modules if n in ("train", "sine") or n.startswith("experiments")]:
+    for name in [n for n in sys.modules
+                 if n in ("train", "sine", "lengthtrain") or n.startswith("experiments")]:
         sys.modules.pop(name)
 
 
@@ -161,3 +168,100 @@ def test_an_interrupted_trainer_trial_continues_from_its_workdir(tmp_path, monke
     accuracy = {r["step"]: r["eval_accuracy"] for r in records if "eval_accuracy" in r}
     assert result.best_step == max(sorted(accuracy), key=lambda s: (accuracy[s], s))
     assert result.best["eval_accuracy"] == max(accuracy.values())
+
+
+def commands(capsys):
+    """`playbook ARGS...` in this process: its stdout, after checking it exited 0."""
+    def run(*args):
+        capsys.readouterr()
+        code = cli.main([str(a) for a in args])
+        out, err = capsys.readouterr()
+        assert code == 0, err[-3000:]
+        return out
+    return run
+
+
+def test_every_command_runs_on_a_study_of_a_trainer_whose_length_is_num_train_steps(
+        tmp_path, monkeypatch, forget_imports, capsys):
+    monkeypatch.chdir(length_project(tmp_path / "toy", "num_train_steps"))
+    run = commands(capsys)
+    run("study", "--config", "study.py", "--workdir", "study", "--no_progress", "--no_report")
+    findings = run("report", "study")
+    assert "best_step_late" in findings and os.path.isfile("study/report/index.html")
+    status = run("status", "study")
+    best = {r["label"]: (r["best"]["trial_id"], r["best"]["objective"])
+            for r in state.progress(Study.load("study"))}
+    for label, (trial_id, objective) in best.items():
+        line = next(line for line in status.splitlines() if line.startswith(label))
+        assert line.endswith(f"{objective:.4g} ({trial_id})")
+    store, spec = StudyStore("study"), Study.load("study").spec
+    records = store.trials(spec.metric)  # the progress bar, while trial 0000 is at step 20:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(StudyStore, "trials", lambda self, metric: [
+            dataclasses.replace(r, status="running", steps=20) if r.trial_id == "0000" else r
+            for r in records])
+        assert " running 0000@20/50 " in progress.line(store, spec)
+    run("export", "study", "--format", "csv", "--out", "trials.csv")
+    run("export", "study", "--format", "json", "--out", "trials.json")
+    table = pd.read_csv("trials.csv", dtype={"trial_id": str})
+    assert set(table["max_train_steps"]) == {50} and set(table["best_step"]) == {50}
+    assert len(pd.read_json("trials.json", orient="table")) == 4
+
+    run("rerun", "study", "--top", "1", "--seeds", "2", "--no_progress")
+    compare = run("compare", "study")
+    assert compare.startswith("study study: eval_error (minimize); baseline width=1\n")
+    assert "width=2: " in compare and "(Welch, 2 vs 2 runs)" in compare
+    assert "adopted width=1" in run("adopt", "study", "--value", "width=1")
+
+    drafted = run("next", "study")  # crashed with a TypeError on max_train_steps before
+    assert "* num_train_steps: 50 -> 100 (best_step_late:" in drafted
+    assert "* log_every_steps: 10 -> 20 (best_step_late: scaled with num_train_steps" in drafted
+    spec = StudySpec.load("study/next_study.py")
+    assert spec.fixed["num_train_steps"] == 100 and spec.fixed["log_every_steps"] == 20
+    run("study", "--config", "study/next_study.py", "--workdir", "round2", "--no_progress",
+        "--no_report")
+    result = trial_files.read_result("round2/trials/0000")
+    assert (result.steps, result.max_train_steps, result.best_step) == (100, 100, 100)
+    history = run("history", "round2")
+    assert "round 1: study" in history and "changed num_train_steps: 50 -> 100" in history
+
+    view = state.study_view(os.path.abspath("study"))
+    panels = [view["findings"], view["comparison"], *view["figures"].values()]
+    assert not [p for p in panels if isinstance(p, dict) and "error" in p]
+    assert view["comparison"].splitlines()[0] == compare.splitlines()[0]
+    for row in view["progress"]:  # the best of the search, as `playbook status`: no rerun
+        assert (row["best"]["trial_id"], row["best"]["objective"]) == best[row["label"]]
+        assert "-seed" not in row["best"]["trial_id"]
+
+
+@pytest.mark.parametrize("declared", ["total_steps", None])
+def test_the_next_round_lengthens_the_key_a_trainer_declares_or_says_it_cannot(
+        tmp_path, monkeypatch, forget_imports, capsys, declared):
+    monkeypatch.chdir(length_project(tmp_path / "toy", "total_steps", declared))
+    run = commands(capsys)
+    run("study", "--config", "study.py", "--workdir", "study", "--no_progress", "--no_report")
+    drafted = run("next", "study")
+    if declared:
+        assert "* total_steps: 50 -> 100 (best_step_late:" in drafted
+        assert StudySpec.load("study/next_study.py").fixed == {"total_steps": 100,
+                                                                "log_every_steps": 20}
+    else:
+        assert ("= length: kept (best_step_late: no config key gives the trial's length "
+                "(max_train_steps, num_train_steps, or the key the baseline names as "
+                "length_key); change it by hand)") in drafted
+        assert StudySpec.load("study/next_study.py").fixed == {}
+
+
+@pytest.mark.parametrize("declared, error", [
+    ("total_stepz", "length_key 'total_stepz' is not a key of the config (did you mean "
+                    "'total_steps'?)"),
+    ("metric", "length_key 'metric' is 'eval_error', not an integer")])
+def test_a_length_key_that_names_no_integer_key_is_a_one_line_error_before_training(
+        tmp_path, monkeypatch, forget_imports, capsys, declared, error):
+    monkeypatch.chdir(length_project(tmp_path / "toy", "total_steps", declared))
+    for command in (["study", "--config", "study.py", "--workdir", "study", "--dry_run"],
+                    ["train", "--config", "baseline.py", "--workdir", "trial"]):
+        assert cli.main(command) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"playbook: error: {error}") and err.count("\n") == 1
+    assert not os.path.exists("study") and not os.path.exists("trial/workdir")

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from playbook import config as config_lib
+from playbook import external
 from playbook import search as hp
 from playbook.analysis import diagnostics, ranges, space_findings
 from playbook.analysis import importance as importance_lib
@@ -34,7 +35,7 @@ WARMUP_FRACTION = 0.05  # Playbook: warmup over the first 5-10% of training
 CLIP_PERCENTILE = 90    # Playbook: clip at the 90th percentile of the gradient norm
 EARLY_TARGET = 0.4      # a shortened run puts the latest best checkpoint at 40% of it
 LONGER = 2.0            # a compute-bound run trains this much longer
-STEP_KEYS = ("eval_every_steps", "log_every_steps")  # intervals that scale with the length
+STEP_SUFFIX = "_every_steps"  # intervals in steps (eval_every_steps) scale with the length
 
 
 @dataclasses.dataclass(frozen=True)
@@ -302,11 +303,20 @@ class Rules:
                         "trials sit anywhere" if key in self.edges else ""), "importance")
 
     def train_steps(self, finding: Finding) -> None:
-        if "max_train_steps" in dict(self.study.spec.scientific):
-            self.add("fixed", "max_train_steps", "", "max_train_steps is scientific here; the "
-                     "best-step finding is for the user to weigh", finding.code, kept=True)
+        """The trial's length (`external.length_key`: max_train_steps, a trainer's
+        num_train_steps or declared length_key) follows the best-step finding; its step
+        intervals (`*_every_steps`) scale with it."""
+        key = external.length_key(self.study.spec.baseline)
+        current = self.value(key) if key else None
+        scientific = dict(self.study.spec.scientific)
+        if key in scientific or key in self.nuisance or not _count(current):
+            self.add("fixed", key or "length", "", (
+                f"{key} is {'scientific' if key in scientific else 'searched'} here; the "
+                f"best-step finding is for the user to weigh" if key in scientific or
+                key in self.nuisance else f"no config key gives the trial's length "
+                f"({', '.join(external.LENGTH_KEYS)}, or the key the baseline names as "
+                f"{external.LENGTH_KEY}); change it by hand"), finding.code, kept=True)
             return
-        current = int(self.value("max_train_steps"))
         if finding.code == "best_step_early":
             latest = int(finding.numbers["latest_best_step"])
             new = nice_steps(max(latest, 1) / EARLY_TARGET)
@@ -317,22 +327,27 @@ class Rules:
             new = nice_steps(current * LONGER)
             why = (f"{finding.numbers['late_share']:.0%} of the {finding.numbers['trials']} best "
                    f"trials chose a checkpoint in the last {1 - diagnostics.LATE_BEST:.0%} of "
-                   f"training; trained {LONGER:g}x longer")
+                   f"training; trained {new / current:.3g}x longer (at least {LONGER:g}x, in "
+                   f"round steps)")
         if new == current:
             return
-        scaled = {k: max(1, round(self.value(k) * new / current)) for k in STEP_KEYS
-                  if isinstance(self.value(k), int) and self.value(k) > 0}
-        problem = self.try_fixed({"max_train_steps": new, **scaled})
+        intervals = [k for k in self.context if k.rsplit(".", 1)[-1].endswith(STEP_SUFFIX)
+                     and _count(self.value(k))]
+        scaled = {k: max(1, round(self.value(k) * new / current)) for k in intervals
+                  if k not in scientific and k not in self.nuisance}
+        problem = self.try_fixed({key: new, **scaled})
         if problem:
-            self.add("fixed", "max_train_steps", "", f"{why}; but {new} steps would not train "
-                     f"({problem})", finding.code, kept=True)
+            self.add("fixed", key, "", f"{why}; but {new} steps would not train ({problem})",
+                     finding.code, kept=True)
             return
-        self.add("fixed", "max_train_steps", f"{current} -> {new}", why, finding.code)
-        for key, every in scaled.items():
-            if every != self.value_before(key):
-                self.add("fixed", key, f"{self.value_before(key)} -> {every}", f"scaled with "
-                         f"max_train_steps to keep {new / every:.3g} intervals per run",
-                         finding.code)
+        self.add("fixed", key, f"{current} -> {new}", why, finding.code)
+        for k in intervals:
+            if k not in scaled:
+                self.add("fixed", k, "", f"an interval in steps, but compared or searched "
+                         f"here: not scaled with {key}", finding.code, kept=True)
+            elif scaled[k] != self.value_before(k):
+                self.add("fixed", k, f"{self.value_before(k)} -> {scaled[k]}", f"scaled with "
+                         f"{key} to keep {new / scaled[k]:.3g} intervals per run", finding.code)
 
     def budget(self) -> int:
         spec = dataclasses.replace(self.study.spec, nuisance=self.nuisance)
@@ -408,6 +423,10 @@ def nice_steps(steps: float) -> int:
         if factor * power >= steps - 1e-9:
             return int(factor * power)
     return int(10 * power)
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
 def _missing(value: Any) -> bool:

@@ -25,10 +25,10 @@ import pandas as pd
 
 from playbook import trial_files
 from playbook.analysis import decisions, diagnostics
+from playbook.analysis import load as load_lib
 from playbook.analysis.load import Study
 from playbook.dashboard import figures
 from playbook.errors import ConfigError
-from playbook.goal import Goal
 from playbook.study.store import StudyStore, check_trial_id
 
 STUDY_FILE = "study.json"
@@ -139,17 +139,17 @@ def _counts(trials: pd.DataFrame) -> dict[str, int]:
 
 
 def progress(study: Study) -> list[dict[str, Any]]:
-    """Per scientific value: its counts, its running trials with their step, its best."""
+    """Per scientific value: its counts, its running trials with their step, its best
+    (of the original trials, as `playbook status`: a seed rerun is not a search result)."""
     rows = []
+    ranked = load_lib.ranked(study.trials, study.goal)
     for label in study.labels:
         mine = study.trials[study.trials["label"] == label]
         running = mine[mine["status"] == "running"]
-        done = mine[(mine["status"] == "done") & mine["objective"].notna()]
+        done = ranked[ranked["label"] == label]
         best = None
         if len(done):
-            order = np.argsort(Goal.of(study.goal).sign
-                               * done["objective"].to_numpy(dtype=float), kind="stable")
-            top = done.iloc[order[0]]
+            top = done.iloc[0]
             best = {"trial_id": top["trial_id"], "objective": float(top["objective"])}
         rows.append({"label": label, **_counts(mine), "best": best,
                      "running_trials": [{"trial_id": r["trial_id"], "step": _plain(r["steps"]),

@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 
-from playbook import trial_files
+from playbook import external, trial_files
 from playbook.study.spec import StudySpec
 from playbook.study.store import StudyStore, TrialRecord
 
@@ -91,7 +91,7 @@ def line(store: StudyStore, spec: StudySpec, seen: dict[str, tuple[float, int]] 
     records = store.trials(spec.metric)
     total = len(records)
     finished = sum(r.status in trial_files.ENDED for r in records)
-    max_steps = int(spec.baseline.get("max_train_steps", 1) or 1)
+    max_steps = external.length(spec.baseline) or 1  # a trainer's num_train_steps too
     width = 20
     filled = int(width * finished / max(total, 1))
     bar = "#" * filled + "-" * (width - filled)

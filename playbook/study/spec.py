@@ -264,6 +264,7 @@ class StudySpec:
         points = [[0.0] * dim, [0.5] * dim, [1.0] * dim]
         for trial in self.trials(points):
             config = self.trial_config(trial)
+            external.length_key(config)  # a declared length_key names an integer key
             if external.trainer_of(config):  # its own code: only its reference can be checked
                 external.load_trainer(external.trainer_of(config))
                 continue

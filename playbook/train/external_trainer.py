@@ -56,8 +56,8 @@ from playbook.train import metrics as metrics_lib
 from playbook.trial_files import Throughput, TrialResult
 
 WORKDIR = "workdir"  # the function's own directory inside the trial directory
-# Config keys that give a trial's length, when the config has one.
-LENGTH_KEYS = ("max_train_steps", "num_train_steps")
+# Config keys that give a trial's length, when the config declares no `length_key`.
+LENGTH_KEYS = external.LENGTH_KEYS
 
 log = logging.getLogger(__name__)
 
@@ -237,11 +237,8 @@ def write_metrics(trial_dir: str, found: curves_lib.Curves, config: ConfigDict,
 
 
 def _length(config: ConfigDict) -> int | None:
-    for key in LENGTH_KEYS:
-        value = config.get(key, None)
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-            return value
-    return None
+    """The trial's length in steps, from the key `external.length_key` names."""
+    return external.length(config)
 
 
 def _loss_key(config: ConfigDict) -> str | None:

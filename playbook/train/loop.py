@@ -91,6 +91,8 @@ def train_and_evaluate(config: ConfigDict, workdir: str | os.PathLike,
     if external.trainer_of(config):
         from playbook.train import external_trainer
 
+        external.length_key(config)  # before the trainer runs: a bad length_key is a ConfigError
+
         return external_trainer.train_and_evaluate(config, workdir)
     started = time.perf_counter()
     workdir = os.path.abspath(os.fspath(workdir))  # orbax needs absolute paths
