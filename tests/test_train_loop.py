@@ -208,6 +208,29 @@ def test_train_command_prints_a_summary_and_exits_zero(root, tmp_path, capsys):
     assert out.startswith("done: ") and "best valid/error_rate" in out and "steps/s" in out
 
 
+def test_train_command_says_why_and_at_which_step_a_trial_diverged(root, tmp_path, capsys):
+    code = main.run(str(root / "configs/synthetic_mlp.py"), [
+        "--config.optimizer=sgd", "--config.learning_rate=1e6", "--config.schedule=constant"],
+        str(tmp_path))
+    result = trial_files.read_result(tmp_path)
+    assert code == 0 and (result.status, result.reason) == ("diverged", "non_finite")
+    assert 0 < result.steps < result.max_train_steps == 200
+    assert capsys.readouterr().out.startswith(
+        f"diverged: {tmp_path}; non_finite at step {result.steps}: the training loss, its "
+        f"gradient norm or the metric became NaN or infinite; steps {result.steps}/200; ")
+
+
+@pytest.mark.parametrize("reason", trial_files.REASONS)
+def test_every_reason_is_put_in_words_with_its_step(reason):
+    status = "diverged" if reason in trial_files.DIVERGED_REASONS else "failed"
+    for steps, at in ((120, "at step 120"), (200, "by the end of training (step 200)")):
+        result = TrialResult(status=status, best_step=None, best=None, final=None, steps=steps,
+                             max_train_steps=200, metric="valid/loss", goal="minimize",
+                             reason=reason)
+        assert f"{reason} {at}: {main.REASON_WORDS[reason]}; steps {steps}/200" in \
+            main.summary(result, "w")
+
+
 def test_train_command_exits_one_for_a_failed_trial(root, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(evaluation, "evaluate", lambda *a, **k: 1 / 0)
     code = main.run(str(root / "configs/synthetic_mlp.py"), [], str(tmp_path))

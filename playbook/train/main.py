@@ -1,5 +1,6 @@
 """`playbook train`: loads a config (with `--config.KEY=VALUE` overrides), trains one
-trial in a workdir and prints a one-line summary.
+trial in a workdir and prints a one-line summary (for a diverged or failed trial, why,
+in words, and at which step).
 
 As in the Flax examples' `main.py`, this only loads the config and calls
 `train_and_evaluate`; flags are parsed in `playbook.cli`. Exit status: 0 for a
@@ -23,6 +24,16 @@ from playbook.errors import ConfigError, check_directory
 from playbook.trial_files import TrialResult
 
 SHOWN_DIFFERENCES = 4
+# Why a trial is infeasible or has no value (trial_files.REASONS), in words.
+REASON_WORDS = {
+    "non_finite": "the training loss, its gradient norm or the metric became NaN or infinite",
+    "loss_explosion": "the training loss exploded past divergence_factor times its first value",
+    "collapsed": "the training loss went back to chance level after the trial had learned",
+    "at_chance": "the trial never learned: it ended at chance level",
+    "exception": "the training raised an exception",
+    "metric_missing": "the selection metric was never logged",
+    "timeout": "the trial ran past the study's trial_timeout",
+}
 
 
 def run(config_path: str, overrides: Sequence[str], workdir: str) -> int:
@@ -63,8 +74,12 @@ def check_same_config(config, workdir: str) -> None:
 
 
 def summary(result: TrialResult, workdir: str) -> str:
-    """One line: status, the best metric at best_step, throughput."""
-    parts = [f"{result.status}: {workdir}", f"steps {result.steps}/{result.max_train_steps}"]
+    """One line: status, why a trial diverged or failed (and at which step), the best
+    metric at best_step, throughput."""
+    parts = [f"{result.status}: {workdir}"]
+    if result.cause is not None:
+        parts.append(why(result))
+    parts.append(f"steps {result.steps}/{result.max_train_steps}")
     if result.best is not None and result.metric in result.best:
         parts.append(f"best {result.metric} {result.best[result.metric]:.4g} "
                      f"at step {result.best_step}")
@@ -74,6 +89,18 @@ def summary(result: TrialResult, workdir: str) -> str:
     if result.error:
         parts.append(result.error.strip().splitlines()[-1])
     return "; ".join(parts)
+
+
+def why(result: TrialResult) -> str:
+    """The result's reason in words, with the step it was recorded at, e.g.
+    "non_finite at step 25: the training loss, ... became NaN or infinite"."""
+    cause = result.cause
+    if result.status == "diverged" and cause is None:
+        return "reason not recorded (a result written before reasons were)"
+    at = ("" if not result.steps else f" at step {result.steps}"
+          if result.steps < result.max_train_steps else
+          f" by the end of training (step {result.steps})")
+    return f"{cause}{at}: {REASON_WORDS.get(cause, cause)}"
 
 
 class _StderrHandler(logging.StreamHandler):
