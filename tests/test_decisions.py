@@ -9,11 +9,16 @@ import re
 import numpy as np
 import pytest
 import scipy.stats
+from ml_collections import ConfigDict
+from study_templates import BASELINE
 from test_analysis_load import write_study, write_trial
 
+from playbook import cli
 from playbook import config as config_lib
-from playbook.analysis import commands, decisions
+from playbook.analysis import commands, decisions, diagnose, plots
+from playbook.analysis import report as report_lib
 from playbook.analysis.load import Study
+from playbook.dashboard import state
 from playbook.errors import ConfigError
 
 LR = {"learning_rate": 1e-3, "weight_decay": 1e-4}
@@ -135,6 +140,95 @@ def test_the_first_value_is_the_reference_when_the_baseline_value_is_not_compare
     comparisons = _compare(root)
     assert comparisons["optimizer=sgd"].verdict == "baseline"
     assert comparisons["optimizer=momentum"].baseline.label == "optimizer=sgd"
+
+
+# Widths 16 and 64 of the synthetic MLP (baseline width 32: not among them), with a
+# learning-rate range set too high: both best trials take its lowest point (Halton's
+# first, 0.099 of the way up the log range), near the lower bound.
+WIDTH_STUDY = """
+from playbook import search as hp
+from playbook.study import define
+
+def get_config():
+    return define(
+        baseline={baseline!r},
+        scientific={{"model.width": [16, 64]}},
+        nuisance={{"learning_rate": hp.log(0.03, 3.0)}},
+        fixed={{"max_train_steps": 60, "eval_every_steps": 20, "log_every_steps": 20}},
+        budget=2)
+"""
+
+
+@pytest.fixture(scope="module")
+def width_study(tmp_path_factory):
+    """The real study above, with two seed reruns of each width's best trial."""
+    tmp = tmp_path_factory.mktemp("widths")
+    (tmp / "study.py").write_text(WIDTH_STUDY.format(baseline=BASELINE))
+    root = str(tmp / "s")
+    assert cli.main(["study", "--config", str(tmp / "study.py"), "--workdir", root,
+                     "--no_progress", "--no_report"]) == 0
+    assert cli.main(["rerun", root, "--top", "1", "--seeds", "2", "--no_progress"]) == 0
+    return Study.load(root)
+
+
+def test_compare_names_the_reference_when_the_baseline_value_is_not_in_the_study(
+        width_study, capsys):
+    capsys.readouterr()
+    assert cli.main(["compare", width_study.root]) == 0
+    out = capsys.readouterr().out
+    first, reference, other = out.splitlines()[:3]
+    assert first.endswith("; reference: the first value, model.width=16; the baseline's 32 "
+                          "is not in the study")
+    assert reference.startswith("  model.width=16 (reference): ")
+    assert other.startswith("  model.width=64: ") and " than reference " in other
+    assert "(Welch, 2 vs 2 runs)" in other and "baseline" not in reference + other
+    # The report, the dashboard and the isolation plot say the same.
+    assert state.study_view(width_study.root)["comparison"] == out.rstrip("\n")
+    page = report_lib.render(width_study, [], {}, {})
+    assert "model.width=16 (reference)" in page and "(baseline)" not in page
+    ticks = [t.get_text() for t in plots.isolation_plot(width_study).axes[0].get_xticklabels()]
+    assert ticks == ["model.width=16\n(reference: not the baseline's)", "model.width=64"]
+
+
+def test_a_verdict_carries_a_caveat_for_each_side_whose_best_trial_is_at_a_bound(
+        width_study, capsys):
+    (finding,) = [f for f in diagnose(width_study) if f.code == "boundary"]
+    assert finding.numbers["side"] == "low" and set(finding.trials) == {"0000", "0001"}
+    comparisons = {c.value.label: c for c in decisions.compare_values(width_study.trials,
+                                                                      width_study.spec)}
+    caveat = ("model.width={}'s best trial {} lies near the low bound 0.03 of "
+              "'learning_rate': its nuisance search may not have found its optimum")
+    mine, reference = caveat.format(64, "0001"), caveat.format(16, "0000")
+    verdict = comparisons["model.width=64"]
+    assert verdict.verdict in ("better", "worse", "inconclusive")
+    assert verdict.caveats == (mine, reference)
+    assert verdict.sentence().endswith(f"; caveat: {mine}; caveat: {reference}")
+    assert comparisons["model.width=16"].caveats == (reference,)
+    text = decisions.comparison_text(width_study)
+    assert ("caveats: a comparison is fair only when both sides' search spaces contain their "
+            "optimum (Playbook)") in text
+    assert decisions.Comparison.from_evidence(verdict.evidence()) == verdict
+    capsys.readouterr()
+    assert commands.adopt(width_study.root, ["model.width=64"]) == 0  # the evidence it prints
+    out = capsys.readouterr().out
+    assert f"; caveat: {mine}; caveat: {reference}\n" in out
+    assert ("does not show that it beats the reference beyond trial variance" in out) == (
+        verdict.verdict != "better")
+
+
+def test_with_several_scientific_keys_the_reference_is_the_baseline_combination():
+    baseline = ConfigDict({"model": {"width": 32}, "optimizer": "adamw"})
+    both = decisions.reference([("model.width", (16, 32)), ("optimizer", ("sgd", "adamw"))],
+                               baseline)
+    assert both.scientific == {"model.width": 32, "optimizer": "adamw"} and both.note == ""
+    assert both.header() == "baseline model.width=32 optimizer=adamw"
+    one = decisions.reference([("model.width", (16, 64)), ("optimizer", ("sgd", "adamw")),
+                               ("depth", (1, 2))], baseline)
+    assert one.scientific == {"model.width": 16, "optimizer": "adamw", "depth": 1}
+    assert one.header() == (
+        "reference model.width=16 optimizer=adamw depth=1: the first value, model.width=16 "
+        "(the baseline's 32 is not in the study); optimizer=adamw, the baseline's; the "
+        "first value, depth=1 (the baseline has no 'depth')")
 
 
 def test_a_value_without_a_done_trial_has_no_result(tmp_path):

@@ -45,8 +45,9 @@ def adopt(study_dir: str | os.PathLike, value: Sequence[str]) -> int:
           f"{record['objective']:.4g})")
     print(f"  evidence: {comparison.sentence()}")
     if comparison.verdict in ("no_reruns", "inconclusive", "worse"):
-        print("  note: the evidence does not show that it beats the baseline beyond trial "
-              "variance (Playbook: adopt a change only if it does, and is worth its complexity)")
+        print(f"  note: the evidence does not show that it beats the "
+              f"{'reference' if comparison.reference else 'baseline'} beyond trial variance "
+              f"(Playbook: adopt a change only if it does, and is worth its complexity)")
     for finding in record["findings"]:
         print(f"  open finding [{finding['severity']}] {finding['code']}: {finding['message']}")
     print(f"  decision appended to {os.path.join(study.root, decisions.DECISIONS_FILE)}")

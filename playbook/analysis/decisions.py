@@ -30,6 +30,7 @@ from playbook.analysis.comparison import (  # noqa: F401 - the comparison, re-ex
     baseline_scientific,
     compare_values,
     estimate,
+    reference,
     rerun_command,
 )
 from playbook.analysis.comparison import comparison_text as _comparison_text

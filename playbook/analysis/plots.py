@@ -238,8 +238,8 @@ def isolation_plot(study: Study | str | os.PathLike) -> Figure:
     best trial's seed reruns (with the marker at their mean) where they exist."""
     study = load_lib.as_study(study)
     palette = colors(study)
-    comparisons = {c.value.label: c for c in decisions.compare_values(study.trials, study.spec)}
-    base_label = next((c.baseline.label for c in comparisons.values()), None)
+    reference = decisions.reference(study.spec.scientific, study.spec.baseline)
+    base_label = reference.label
     fig = new_figure(max(4.0, 1.2 * len(study.labels) + 2.5), 4.2)
     ax = fig.add_subplot()
     done = load_lib.ranked(study.trials, study.goal)
@@ -264,7 +264,8 @@ def isolation_plot(study: Study | str | os.PathLike) -> Figure:
         ax.annotate(note, (i, e.mean), xytext=(10, 0), textcoords="offset points", fontsize=7,
                     va="center")
     _log_if_positive(ax, done["objective"])
-    ticks = [f"{lab}\n(baseline)" if lab == base_label else lab for lab in study.labels]
+    word = "reference: not the baseline's" if reference.note else "baseline"
+    ticks = [f"{lab}\n({word})" if lab == base_label else lab for lab in study.labels]
     ax.set_xticks(range(len(study.labels)), ticks, fontsize=8)
     ax.set_xlim(-0.6, len(study.labels) - 0.4)
     ax.set_ylabel(_metric_label(study))

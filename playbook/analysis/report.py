@@ -120,7 +120,7 @@ def render(study: Study, findings: Sequence[Finding], figure_files: dict[str, st
         _rounds_html(study),
         "<h2>Trials</h2>", _status_table(study),
         "<h2>Findings</h2>", _findings_html(findings),
-        "<h2>Comparison with the baseline</h2>",
+        "<h2>Comparison of the scientific values</h2>",
         f"<pre>{e(decisions.comparison_text(study))}</pre>",
         "<h2>Best trials</h2>", _best_table(study),
         "<h2>Interactive figures</h2>" if interactive else "", interactive,

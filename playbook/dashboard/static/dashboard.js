@@ -98,7 +98,7 @@ function buildStudy(view) {
             el("p", {text: "Tick trials in the table below to draw their curves."}),
             el("div", {cls: "figure", id: "curves-figure"})),
     section("trials", "Trials", el("div", {cls: "scroll", id: "trials-table"})),
-    section("comparison", "Comparison with the baseline"),
+    section("comparison", "Comparison of the scientific values"),
     section("next-round", "Next round"));
   for (const id of view.default_curves) chosen.add(id);
   built = true;
@@ -129,7 +129,7 @@ function renderStudy(view) {
   renderTrials(view);
   refreshCurves();
   document.getElementById("comparison").replaceChildren(
-    el("h2", {text: "Comparison with the baseline"}),
+    el("h2", {text: "Comparison of the scientific values"}),
     el("pre", {text: view.comparison.error || view.comparison}));
   const next = document.getElementById("next-round");
   next.replaceChildren(el("h2", {text: "Next round"}));
