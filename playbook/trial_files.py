@@ -35,6 +35,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from playbook import atomic
+from playbook.errors import ConfigError
 
 TRIAL_FILE = "trial.json"
 CONFIG_FILE = "config.json"
@@ -163,9 +164,13 @@ def failed(error: str, config: Mapping[str, Any] | None = None, reason: str = "e
     """The result of a trial that raised `error` (its traceback), or was stopped for
     `reason` (FAILED_REASONS) after `steps` steps, with its length and metric from
     `config` where that could be read."""
+    from playbook import external  # no JAX either; external's config module reads configs
+
     config = config or {}
-    length = next((config.get(k) for k in ("max_train_steps", "num_train_steps")
-                   if isinstance(config.get(k), int) and not isinstance(config.get(k), bool)), 0)
+    try:
+        length = external.length(config)
+    except ConfigError:  # a declared length key that names none: the failure says so
+        length = 0
     return TrialResult(status="failed", best_step=None, best=None, final=None, steps=steps,
                        max_train_steps=int(length or 0),
                        metric=str(config.get("metric", "") or ""), goal="", error=error,

@@ -70,8 +70,10 @@ def diagnose(study: Study | str | os.PathLike) -> list[Finding]:
     findings += stability.instability(trials, goal, context)
     findings += boundaries(trials, study.spec.nuisance, goal, context)
     findings += budget(study.spec)
-    findings += best_steps(trials, goal, study.curves, study.metric, metric_resolution(study))
-    findings += curves(study)
+    length = external.length_key(study.spec.baseline) or "max_train_steps"
+    findings += best_steps(trials, goal, study.curves, study.metric, metric_resolution(study),
+                           length)
+    findings += curves(study, length=length)
     findings = [runnable(f, study.root) for f in by_cause(findings)]
     return sorted(findings, key=lambda f: SEVERITIES.index(f.severity))
 
@@ -252,7 +254,8 @@ def divergence_threshold(trials: pd.DataFrame, key: str, spec: hp.Spec | hp.Bran
 
 
 def best_steps(trials: pd.DataFrame, goal: str, curves: pd.DataFrame | None = None,
-               metric: str = "", resolution: float = 0.0) -> list[Finding]:
+               metric: str = "", resolution: float = 0.0, length: str = "max_train_steps"
+               ) -> list[Finding]:
     """Playbook: best checkpoints always in the first 10% of training => too many steps;
     consistently in the last 25% => train longer and re-tune the decay.
 
@@ -285,9 +288,9 @@ def best_steps(trials: pd.DataFrame, goal: str, curves: pd.DataFrame | None = No
         return [Finding(
             "warning", "best_step_early",
             f"every one of the {len(rows)} best trials chose a checkpoint in the first "
-            f"{EARLY_BEST:.0%} of training (latest at {fraction.max():.0%} of max_train_steps, "
+            f"{EARLY_BEST:.0%} of training (latest at {fraction.max():.0%} of {length}, "
             f"step {latest})", {**numbers, "latest_best_step": latest},
-            "max_train_steps is likely far too large: shorten it in the next round "
+            f"{length} is likely far too large: shorten it in the next round "
             "(never tune it inside a study); a constant learning-rate sweep without "
             "regularisation gives a first value (playbook max-train-steps SWEEP_DIR --goal "
             "TRAIN_LOSS)", ids)]
@@ -301,7 +304,7 @@ def best_steps(trials: pd.DataFrame, goal: str, curves: pd.DataFrame | None = No
             "warning", "best_step_late",
             f"{share:.0%} of the {len(rows)} best trials chose a checkpoint in the last "
             f"{1 - LATE_BEST:.0%} of training", {**numbers, "late_share": share},
-            "training is likely compute-bound: raise max_train_steps in the next round and "
+            f"training is likely compute-bound: raise {length} in the next round and "
             "re-tune the learning-rate decay with it", tuple(np.array(ids)[late]))]
     return []
 
@@ -326,7 +329,8 @@ def metric_resolution(study: Study) -> float:
     return resolution_of(study.curves.loc[study.curves["metric"].isin(names), "value"])
 
 
-def curves(study: Study, top: int = CURVE_TRIALS) -> list[Finding]:
+def curves(study: Study, top: int = CURVE_TRIALS, length: str = "max_train_steps"
+           ) -> list[Finding]:
     """Checks the training curves of the best few trials of each scientific value."""
     seen: dict[str, list[tuple[str, float]]] = {}
     checked = []
@@ -351,7 +355,7 @@ def curves(study: Study, top: int = CURVE_TRIALS) -> list[Finding]:
             for code, amount in checks.items():
                 if amount is not None:
                     seen.setdefault(code, []).append((trial_id, amount))
-    return [_curve_finding(code, hits, len(checked), study.metric)
+    return [_curve_finding(code, hits, len(checked), study.metric, length)
             for code, hits in seen.items()]
 
 
@@ -373,12 +377,12 @@ _CURVE_ADVICE = {
     "still_improving": (
         "warning", "the validation {metric} still improves at the end of training in {n} of "
         "{of} best trials (by up to {amount:.0%} of its range over the last quarter)",
-        "training is compute-bound: train longer (raise max_train_steps in the next round)"),
+        "training is compute-bound: train longer (raise {length} in the next round)"),
     "saturated_early": (
         "info", "the validation {metric} reached its best (within noise) by {amount:.0%} of "
         "training in {n} of {of} best trials",
         "training saturates long before the end: fewer steps would do; shorten "
-        "max_train_steps in the next round to save compute"),
+        "{length} in the next round to save compute"),
     "train_loss_rising": (
         "error", "the training loss rises after its minimum in {n} of {of} best trials (by up "
         "to {amount:.3g})",
@@ -387,8 +391,8 @@ _CURVE_ADVICE = {
 }
 
 
-def _curve_finding(code: str, hits: list[tuple[str, float]], checked: int, metric: str
-                   ) -> Finding:
+def _curve_finding(code: str, hits: list[tuple[str, float]], checked: int, metric: str,
+                   length: str = "max_train_steps") -> Finding:
     severity, message, advice = _CURVE_ADVICE[code]
     amounts = [a for _, a in hits]
     amount = min(amounts) if code == "saturated_early" else max(amounts)
@@ -396,7 +400,7 @@ def _curve_finding(code: str, hits: list[tuple[str, float]], checked: int, metri
                    message.format(metric=metric, n=len(hits), of=checked, amount=amount),
                    {"trials": len(hits), "checked": checked, "amount": amount,
                     "per_trial": {t: a for t, a in hits}},
-                   advice, tuple(t for t, _ in hits))
+                   advice.format(length=length), tuple(t for t, _ in hits))
 
 
 # -- commands in recommendations -------------------------------------------------------
