@@ -138,6 +138,9 @@ def _executor_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trials_per_program", default="1", metavar="K|auto",
                         help="train up to K trials of the same structure together in one "
                              "compiled program (vmap); 'auto' sizes K from the device")
+    parser.add_argument("--trial_timeout", type=float, default=None, metavar="SECONDS",
+                        help="stop a trial running longer and record it failed (reason "
+                             "timeout); overrides the study config's trial_timeout for this run")
     parser.add_argument("--compilation_cache", default=None, metavar="DIR|none",
                         help="JAX's persistent compilation cache (default: "
                              "$PLAYBOOK_COMPILATION_CACHE or ~/.cache/playbook/jax; "
@@ -166,6 +169,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from playbook.train.group_size import parse_trials_per_program
 
             args.trials_per_program = parse_trials_per_program(args.trials_per_program)
+        if getattr(args, "trial_timeout", None) is not None:  # before anything is written
+            from playbook.study.executors import check_timeout
+
+            check_timeout(args.trial_timeout)
         if args.command == "train":
             from playbook.train import main as train_main
             return train_main.run(args.config, extra, args.workdir)
@@ -266,8 +273,10 @@ def _execute(store, spec, args) -> None:
     from playbook.study.progress import ProgressBar
     trials_per_program = args.trials_per_program
     cache = _compilation_cache(args.compilation_cache)
+    timeout = args.trial_timeout if args.trial_timeout is not None else spec.trial_timeout
     executor = executors.create(args.executor, workers=args.workers, address=args.ray_address,
-                                num_cpus=args.cpus_per_trial, num_gpus=args.gpus_per_trial)
+                                num_cpus=args.cpus_per_trial, num_gpus=args.gpus_per_trial,
+                                timeout=timeout)
     if args.no_progress:
         runner.run(store, spec, executor, trials_per_program=trials_per_program,
                    compilation_cache=cache)

@@ -29,8 +29,9 @@ from playbook.study.spec import StudySpec, TrialSpec
 from playbook.study.store import StudyStore, TrialRecord, read_json
 
 VERSION = 1
-# Fields of a study that may change on an existing directory: these continue it.
-CONTINUABLE = ("budget", "designer", "name", "description")
+# Fields of a study that may change on an existing directory: these continue it
+# (trial_timeout is how trials run, not what the study asks).
+CONTINUABLE = ("budget", "designer", "name", "description", "trial_timeout")
 
 
 def check(store: StudyStore, spec: StudySpec) -> None:

@@ -40,6 +40,7 @@ from playbook.study.spec_parse import (
     parse_scientific,
     parse_seed,
     parse_str,
+    parse_trial_timeout,
     resolve_metric,
     resolve_trainer_metric,
     stem,
@@ -77,6 +78,9 @@ class StudySpec:
     goal: str
     seed: int
     previous: dict[str, Any] = dataclasses.field(default_factory=dict)  # the round it continues
+    # Seconds a trial may run before it is stopped (None: no limit). A run setting, not part
+    # of the study's question: a study resumes under another value (runner.CONTINUABLE).
+    trial_timeout: float | None = None
 
     # -- construction -----------------------------------------------------------------
 
@@ -84,7 +88,7 @@ class StudySpec:
     def from_config(cls, study: ConfigDict, study_path: str | None = None) -> StudySpec:
         """Parses and validates a study config; ConfigError on the first problem."""
         known = {"name", "description", "baseline", "scientific", "nuisance", "fixed", "budget",
-                 "designer", "metric", "goal", "seed", "previous"}
+                 "designer", "metric", "goal", "seed", "previous", "trial_timeout"}
         if "workload" in study and "scientific" not in study:
             where = f"'{study_path}'" if study_path else "this config"
             raise ConfigError(
@@ -128,6 +132,7 @@ class StudySpec:
             goal="",
             seed=parse_seed(study.get("seed", 0)),
             previous=parse_previous(study.get("previous", None), study_path),
+            trial_timeout=parse_trial_timeout(study.get("trial_timeout", None)),
         )
         designers.create(spec.designer, 0, 0)  # Unknown designer names fail here.
         metric, goal = (parse_str("metric", study.get("metric", "")),
@@ -219,6 +224,8 @@ class StudySpec:
         }
         if self.previous:  # Absent for a first round, so studies written before still resume.
             d["previous"] = self.previous
+        if self.trial_timeout is not None:  # Absent without one, as in older study.json files.
+            d["trial_timeout"] = self.trial_timeout
         return d
 
     @classmethod
@@ -232,7 +239,8 @@ class StudySpec:
                 nuisance={k: hp.spec_from_any(s) for k, s in d["nuisance"].items()},
                 fixed=dict(d.get("fixed", {})), budget=int(d["budget"]), designer=d["designer"],
                 metric=d["metric"], goal=d["goal"], seed=int(d["seed"]),
-                previous=dict(d.get("previous") or {}))
+                previous=dict(d.get("previous") or {}),
+                trial_timeout=parse_trial_timeout(d.get("trial_timeout")))
         except ConfigError:
             raise
         except (AttributeError, KeyError, TypeError, ValueError) as e:

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import copy
 import json
+import math
+import numbers
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ml_collections import ConfigDict
+from ml_collections import ConfigDict, config_dict
 
 from playbook import config as config_lib
 from playbook import external
@@ -36,7 +38,8 @@ def define(*, baseline: str | ConfigDict, scientific: Mapping[str, Sequence[Any]
            nuisance: Mapping[str, Any], budget: int, metric: str = "",
            goal: str = "", designer: str = "halton", seed: int = 0,
            fixed: Mapping[str, Any] | None = None, name: str = "",
-           description: str = "", previous: Mapping[str, Any] | None = None) -> ConfigDict:
+           description: str = "", previous: Mapping[str, Any] | None = None,
+           trial_timeout: float | None = None) -> ConfigDict:
     """A study config, written with dotted names (`'model.width': [64, 256]`).
 
     `baseline` is a config file path (relative to the study file, then to the
@@ -45,6 +48,9 @@ def define(*, baseline: str | ConfigDict, scientific: Mapping[str, Sequence[Any]
     the metric's direction. `previous` names the round this study continues:
     {'study': its directory (relative to the study file), 'changes': [{'key', 'change',
     'reason'}, ...]} (written by `playbook next`; see playbook/analysis/rounds.py).
+    `trial_timeout`: seconds a trial may run before it is stopped and recorded `failed`
+    (reason `timeout`); None: no limit. A run setting, not part of the study's question:
+    another value on resume (or `playbook study --trial_timeout`) continues the study.
     """
     c = ConfigDict()
     c.name = name
@@ -58,6 +64,10 @@ def define(*, baseline: str | ConfigDict, scientific: Mapping[str, Sequence[Any]
     c.metric = metric
     c.goal = goal
     c.seed = seed
+    # A typed placeholder when unset, so that --config.trial_timeout=600 can set it.
+    c.trial_timeout = (config_dict.placeholder(float) if trial_timeout is None
+                       else float(trial_timeout) if _is_number(trial_timeout)
+                       else trial_timeout)
     if previous:
         c.previous = dict(previous)
     return c
@@ -249,6 +259,20 @@ def parse_seed(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**32:
         raise ConfigError(f"'seed' must be an integer in [0, 2**32), got {value!r}; e.g. seed=0")
     return value
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def parse_trial_timeout(value: Any) -> float | None:
+    """Seconds per trial before it is stopped, a positive finite number; None: no limit."""
+    if value is None:
+        return None
+    if not _is_number(value) or not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"'trial_timeout' must be a positive number of seconds, got "
+                          f"{value!r}; e.g. trial_timeout=600, or None for no limit")
+    return float(value)
 
 
 def parse_previous(value: Any, study_path: str | None) -> dict[str, Any]:

@@ -250,6 +250,12 @@ class StudyStore:
 
     def last_attempt_time(self, trial_id: str) -> float | None:
         """When the trial's latest attempt started (time.time()), or None."""
+        attempt = self.last_attempt(trial_id)
+        return None if attempt is None else float(attempt["time"])
+
+    def last_attempt(self, trial_id: str) -> dict[str, Any] | None:
+        """The trial's latest readable attempts.jsonl record (time, host, pid, ppid,
+        ray_task), or None."""
         try:
             with open(trial_files.path(self.trial_dir(trial_id), trial_files.ATTEMPTS_FILE),
                       "rb") as f:
@@ -258,9 +264,11 @@ class StudyStore:
             return None
         for text in reversed(lines):
             try:
-                return float(json.loads(text)["time"])
+                record = json.loads(text)
+                float(record["time"])
             except (ValueError, KeyError, TypeError):
                 continue
+            return record
         return None
 
     def attempts(self, trial_id: str) -> int:
