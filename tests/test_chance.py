@@ -160,3 +160,19 @@ def test_failed_trials_are_counted_by_cause(project):
            "'eval_accuracy' was not found" in failed.message
     assert "set the study's metric to one the trainer reports" in failed.recommendation
     assert failed.numbers["failed"] == len(results)
+
+
+def test_a_declared_chance_level_that_is_not_a_number_is_refused_before_anything_runs(
+        tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "chancetrain.py").write_text(TRAINERS)
+    extra = "    config.metric_chance = 'half'"
+    (tmp_path / "baseline.py").write_text(BASELINE.format(function="train", extra=extra))
+    (tmp_path / "study.py").write_text(STUDY.format(budget=2))
+    try:
+        assert cli.main(["study", "--config", "study.py", "--workdir", "s", "--dry_run"]) == 2
+    finally:
+        sys.modules.pop("chancetrain", None)
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "metric_chance must be a finite number" in err
+    assert not (tmp_path / "s").exists()

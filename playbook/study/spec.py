@@ -266,7 +266,7 @@ class StudySpec:
     def _check_trainable(self) -> None:
         """Every scientific value, at the corners and centre of the nuisance cube, must give
         a config that can train (checked without data); the error names the trial's values."""
-        from playbook.train import checks  # Imports JAX and optax.
+        from playbook.train import checks, collapse  # Imports JAX and optax.
 
         dim = len(self.dimensions)
         points = [[0.0] * dim, [0.5] * dim, [1.0] * dim]
@@ -275,6 +275,7 @@ class StudySpec:
             external.length_key(config)  # a declared length_key names an integer key
             if external.trainer_of(config):  # its own code: only its reference can be checked
                 external.load_trainer(external.trainer_of(config))
+                collapse.declared(config.get(collapse.CHANCE_KEY, None))
                 continue
             try:
                 checks.check(config)
