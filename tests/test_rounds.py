@@ -395,3 +395,16 @@ def test_late_best_checkpoints_lengthen_training(tmp_path):
     assert drafted.spec.fixed["eval_every_steps"] == 50
     (change,) = _changes(drafted, "max_train_steps")
     assert change.finding == "best_step_late" and "100%" in change.reason
+
+
+def test_the_drafted_round_keeps_the_studys_trial_timeout(tmp_path):
+    lrs, wds = _grid(10, 1.1e-4, 9.9e-4), _grid(10, 1e-6, 1e-2)[::-1]
+    rows = [({"learning_rate": lr, "weight_decay": wd}, 0.5 - 0.1 * np.log10(lr / 1e-4))
+            for lr, wd in zip(lrs, wds)]
+    root = _study(tmp_path / "s", LOG_LR, rows)
+    path = os.path.join(root, "study.json")
+    stored = json.load(open(path))
+    stored["spec"]["trial_timeout"] = 90.0
+    json.dump(stored, open(path, "w"))
+    written = rounds.write_next(root)
+    assert StudySpec.load(written.config).trial_timeout == 90.0

@@ -108,6 +108,7 @@ def config_text(study: Study, drafted: draft_lib.Draft, out: str, baseline: str,
               "nuisance": spec.nuisance, "fixed": spec.fixed,
               "budget": spec.budget, "designer": spec.designer,
               "metric": spec.metric, "goal": spec.goal, "seed": spec.seed,
+              **({"trial_timeout": spec.trial_timeout} if spec.trial_timeout else {}),
               "previous": previous}
     notes: dict[str, dict[str, list[str]]] = {"field": {}}
     for change in drafted.changes:
