@@ -370,7 +370,7 @@ def _rerun(args) -> int:
     from playbook.study import commands
 
     print(commands.seed_spread(store, spec))
-    print(f"compare with the baseline beyond this variance: "
+    print(f"compare the scientific values beyond this variance: "
           f"{shlex.join(['playbook', 'compare', store.root])}")
     return 0
 

@@ -5,6 +5,7 @@ trials counted by cause. Studies of trainers written for the test, run as a user
 them (`playbook study`, then the findings)."""
 
 import json
+import os
 import sys
 
 import pytest
@@ -59,6 +60,7 @@ def get_config():
     config.num_train_steps = 100
     config.metric = "eval_accuracy"
     config.depth = 2
+    config.seed = 0
 {extra}
     return config
 '''
@@ -164,6 +166,7 @@ def test_failed_trials_are_counted_by_cause(project):
 
 def test_a_declared_chance_level_that_is_not_a_number_is_refused_before_anything_runs(
         tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "path", list(sys.path))  # the study imports from tmp_path
     monkeypatch.chdir(tmp_path)
     (tmp_path / "chancetrain.py").write_text(TRAINERS)
     extra = "    config.metric_chance = 'half'"
@@ -176,3 +179,19 @@ def test_a_declared_chance_level_that_is_not_a_number_is_refused_before_anything
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "metric_chance must be a finite number" in err
     assert not (tmp_path / "s").exists()
+
+
+def test_a_rerun_whose_trainer_does_not_import_from_here_writes_nothing(
+        project, tmp_path, monkeypatch, capsys):
+    study_dir = project("train", extra="metric_chance = 0.5", budget=2)
+    before = sorted(p.name for p in (study_dir / "trials").iterdir())
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # the trainer's module is not importable from here
+    sys.modules.pop("chancetrain", None)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))
+                                      and not os.path.exists(os.path.join(p, "chancetrain.py"))])
+    capsys.readouterr()
+    assert cli.main(["rerun", str(study_dir), "--top", "1", "--seeds", "2"]) == 2
+    assert "chancetrain" in capsys.readouterr().err
+    assert sorted(p.name for p in (study_dir / "trials").iterdir()) == before

@@ -93,7 +93,7 @@ def test_every_printed_command_runs_as_printed(root, tmp_path):
                             "objective"].astype(float).dropna()
         assert f"mean {values.mean():.4g} ± {values.std():.2g} (std over {len(values)} seeds;" \
             in line
-    assert rerun[-1] == f"compare with the baseline beyond this variance: playbook compare " \
+    assert rerun[-1] == f"compare the scientific values beyond this variance: playbook compare " \
                         f"{study_dir}"
 
     # status: seed reruns in their own column, the budget's trials alone in the others.

@@ -356,6 +356,11 @@ def rerun(store: StudyStore, spec: StudySpec, top: int, seeds: int) -> list[str]
     if not config_lib.has(spec.baseline, "seed"):
         raise ConfigError("seed reruns change the config's 'seed', which the baseline has no "
                           "key for; add a seed that the trainer uses to its config")
+    # The user's code must import from here before any rerun is written: a refused command
+    # leaves the study directory as it was.
+    trainer = external.trainer_of(spec.baseline)
+    for reference in external.references(spec.baseline):
+        (external.load_trainer if reference == trainer else external.load_workload)(reference)
     records = store.trials(spec.metric)
     goal = Goal.of(spec.goal)
     created = []
