@@ -10,8 +10,9 @@ quarter of the steps it ran, as a share of the way from chance to a perfect valu
 for a loss, an error or a squared error; 1 for an accuracy). Below 2% of the way it is
 *at chance*, from 10% it *learned*, in between *borderline* (counted apart, neither
 right nor wrong); a trial stopped early with no evaluation in its last quarter (a
-collapse caught by its training loss) is *unjudged*. Trials whose chance level is unknown are counted apart too. A trial
-that diverged numerically (non_finite, loss_explosion) is outside the rule.
+collapse caught by its training loss) is *unjudged*. Trials whose chance level is
+unknown are counted apart too. A trial that diverged numerically (non_finite,
+loss_explosion) is outside the rule.
 """
 
 from __future__ import annotations
