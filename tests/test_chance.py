@@ -154,7 +154,10 @@ def test_failed_trials_are_counted_by_cause(project):
     assert raised and missing
     assert {results[t][1]["reason"] for t in raised} == {"exception"}
     assert {results[t][1]["reason"] for t in missing} == {"metric_missing"}
-    (failed,) = [f for f in diagnose(study_dir) if f.code == "failed_trials"]
+    findings = diagnose(study_dir)
+    # One finding for them: failed trials have no value, they are not infeasible results.
+    assert "infeasible" not in [f.code for f in findings]
+    (failed,) = [f for f in findings if f.code == "failed_trials"]
     assert failed.numbers["causes"] == {"exception": len(raised), "metric_missing": len(missing)}
     assert f"{len(raised)} with an exception (first: RuntimeError: the data loader ran dry)" \
         in failed.message

@@ -104,22 +104,25 @@ def progress(trials: pd.DataFrame) -> list[Finding]:
 
 def infeasible(trials: pd.DataFrame, nuisance: Mapping[str, hp.Spec | hp.Branches], goal: str,
                context: Mapping[str, Any]) -> list[Finding]:
-    """The share of infeasible trials, failed ones (crashes), and divergence thresholds."""
+    """The share of infeasible trials among the finished ones, failed trials (no value, each
+    cause once: failed_trials) and divergence thresholds."""
     findings = []
     ended = trials[trials["status"].isin(load_lib.ENDED)]
-    bad = ended[ended["status"].isin(load_lib.INFEASIBLE)]
+    finished = ended[ended["status"].isin(load_lib.FINISHED)]
+    bad = finished[finished["status"] == "diverged"]
     failed = ended[ended["status"] == "failed"]
     if len(failed):
         findings.append(failed_trials(failed, len(ended)))
     if len(bad):
-        share = len(bad) / len(ended)
+        share = len(bad) / len(finished)
         reasons = load_lib.reasons(bad)
         detail = ", ".join(f"{n} {reason}" for reason, n in reasons.items())
         findings.append(Finding(
             "warning" if share > INFEASIBLE_WARN else "info", "infeasible",
-            f"{len(bad)} of {len(ended)} ended trials ({share:.0%}) are infeasible "
+            f"{len(bad)} of {len(finished)} finished trials ({share:.0%}) are infeasible "
             f"({detail})",
-            {"infeasible": len(bad), "ended": len(ended), "fraction": share, "reasons": reasons},
+            {"infeasible": len(bad), "ended": len(finished), "fraction": share,
+             "reasons": reasons},
             "a high share of infeasible trials wastes budget: narrow the ranges that "
             "produce them, or stabilise training (warmup, gradient clipping)"
             if share > INFEASIBLE_WARN else "infeasible trials are expected near the edges "
