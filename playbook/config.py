@@ -61,6 +61,29 @@ def load(path: str, overrides: Sequence[str] = ()) -> ConfigDict:
     return config
 
 
+def parse_overrides(config: ConfigDict, overrides: Mapping[str, tuple[str, str]]
+                    ) -> dict[str, Any]:
+    """{dotted key: value} for `overrides` ({key: (the override as typed, its VALUE)}),
+    each VALUE parsed to the type of `config`'s field as `load` parses `--config.KEY=VALUE`
+    (the keys exist: checked by the caller); ConfigError naming the override otherwise."""
+    out = {}
+    for key, (item, raw) in overrides.items():
+        argv = ["playbook", f"--config.{key}={raw}" if "=" in item else f"--config.{key}"]
+        flag_values = flags.FlagValues()
+        copied = copy.deepcopy(config)
+        config_flags.DEFINE_config_dict("config", copied, flag_values=flag_values,
+                                        lock_config=False, sys_argv=argv)
+        try:
+            with _quiet_absl():
+                flag_values(argv)
+        except flags.Error:
+            old = get(config, key)
+            raise ConfigError(f"bad override {item}: {raw!r} is not a {type(old).__name__} "
+                              f"like the baseline's {key}={old!r}") from None
+        out[key] = get(copied, key)
+    return out
+
+
 @contextlib.contextmanager
 def _quiet_absl():
     """Drops absl's log lines while loading: errors reach the user as one ConfigError."""
@@ -77,6 +100,10 @@ def _flag_error_message(message: str, path: str) -> str:
     lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
     if "Traceback (most recent call last):" in lines:
         # config_flags wraps errors of get_config() in a traceback; its last line says what.
+        # A ConfigError (define(), hp.*) already names the key and what is valid.
+        said = lines[-1].partition(f"{ConfigError.__module__}.ConfigError: ")
+        if not said[0] and said[1]:
+            return f"config '{path}': {said[2]}"
         return f"config '{path}' failed to load: {lines[-1]}; fix the file or its argument"
     return f"config '{path}': {lines[0] if lines else 'could not load'}"
 

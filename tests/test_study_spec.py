@@ -149,6 +149,43 @@ def test_unknown_study_field_is_named(baseline):
         StudySpec.from_config(config)
 
 
+@pytest.mark.parametrize("call, message", [
+    (lambda b: define(baseline=b, scientific={"optimizer": ["adamw"]}, nuisance={}, budgit=6),
+     "define() has no argument 'budgit' (did you mean 'budget'?); its arguments: baseline, "
+     "scientific, nuisance, budget, metric, goal,"),
+    (lambda b: define(baseline=b, scientific={"optimizer": ["adamw"]}, nuisance={}, budget=2,
+                      scientfic={}),
+     "define() has no argument 'scientfic' (did you mean 'scientific'?)"),
+    (lambda b: define(baseline=b, scientific={"optimizer": ["adamw"]}),
+     "define() needs nuisance, budget; its required arguments: baseline, scientific, "
+     "nuisance, budget"),
+    (lambda b: define(b, {"optimizer": ["adamw"]}, {}, 2),
+     "define() takes keyword arguments only"),
+], ids=["typo", "another_typo", "missing", "positional"])
+def test_a_define_typo_is_one_line_naming_the_closest_argument(baseline, call, message):
+    with pytest.raises(ConfigError) as e:
+        call(baseline)
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_define_typo_in_a_study_file_exits_2_with_the_suggestion(root, tmp_path, capsys):
+    from playbook import cli
+
+    path = tmp_path / "s.py"
+    path.write_text("from playbook.study import define\n"
+                    "def get_config():\n"
+                    f"    return define(baseline={str(root / 'configs/synthetic_mlp.py')!r},"
+                    " scientific={'optimizer': ['adamw']}, nuisance={}, budgit=6)\n")
+    assert cli.main(["study", "--config", str(path), "--workdir", str(tmp_path / "w"),
+                     "--dry_run"]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        f"playbook: error: config '{path}': define() has no argument 'budgit' (did you mean "
+        f"'budget'?); its arguments: baseline, scientific, nuisance, budget, metric, goal, "
+        f"designer, seed, fixed, name, description, previous, trial_timeout"]
+    assert not (tmp_path / "w").exists()
+
+
 def test_missing_baseline_file_is_named(tmp_path):
     path = tmp_path / "s.py"
     path.write_text("from playbook.study import define\n"

@@ -11,6 +11,8 @@ workload by `playbook.goal.validation_metric`.
 from __future__ import annotations
 
 import copy
+import functools
+import inspect
 import json
 import math
 import numbers
@@ -34,6 +36,34 @@ NEVER_NUISANCE = ("max_train_steps",)
 STUDY_SET = ("metric",)
 
 
+def _keywords_checked(function):
+    """`function` (keyword arguments only) refusing an unknown or missing keyword, or a
+    positional argument, with a one-line ConfigError (Python's TypeError names no
+    alternative); its signature stays the one help() and editors show."""
+    parameters = inspect.signature(function).parameters
+    required = [n for n, p in parameters.items() if p.default is inspect.Parameter.empty]
+    where = f"{function.__name__}()"
+
+    @functools.wraps(function)
+    def checked(*args, **kwargs):
+        if args:
+            raise ConfigError(f"{where} takes keyword arguments only, e.g. {where[:-1]}"
+                              f"baseline=..., scientific=..., nuisance=..., budget=...); got "
+                              f"{len(args)} positional argument(s)")
+        for key in kwargs:
+            if key not in parameters:
+                raise ConfigError(f"{where} has no argument '{key}'{closest(key, parameters)}; "
+                                  f"its arguments: {', '.join(parameters)}")
+        missing = [name for name in required if name not in kwargs]
+        if missing:
+            raise ConfigError(f"{where} needs {', '.join(missing)}; its required arguments: "
+                              f"{', '.join(required)}")
+        return function(**kwargs)
+
+    return checked
+
+
+@_keywords_checked
 def define(*, baseline: str | ConfigDict, scientific: Mapping[str, Sequence[Any]],
            nuisance: Mapping[str, Any], budget: int, metric: str = "",
            goal: str = "", designer: str = "halton", seed: int = 0,
