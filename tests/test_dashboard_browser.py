@@ -11,6 +11,7 @@ docs/dashboard.png (the README's picture).
 import fcntl
 import json
 import os
+import pathlib
 import shutil
 import threading
 
@@ -153,3 +154,58 @@ def test_the_static_report_draws_its_interactive_figures_offline(served, browser
     assert requested == []                               # nothing from the network
     assert page.eval_on_selector_all("img", "els => els.filter(e => e.naturalWidth > 0).length") >= 5
     context.close()
+
+
+LONG_NUISANCE = {
+    "learning_rate": {"kind": "float", "low": 1e-4, "high": 1.0, "scale": "log"},
+    "weight_decay": {"kind": "float", "low": 1e-6, "high": 1e-2, "scale": "log"},
+    "warmup_fraction": {"kind": "float", "low": 0.0, "high": 0.2, "scale": "linear"},
+    "grad_clip_norm": {"kind": "float", "low": 0.1, "high": 10.0, "scale": "log"},
+    "lr_end_factor": {"kind": "float", "low": 0.0, "high": 0.5, "scale": "linear"},
+}
+
+
+def test_the_report_fits_its_page_without_clipped_titles_or_overlapping_labels(
+        tmp_path, browser):
+    # Five nuisance keys with long names, and seed reruns: the comparison's lines, the
+    # isolation plot's title and the parallel-coordinates labels are at their longest.
+    root = write_study(tmp_path / "s", nuisance=LONG_NUISANCE, budget=6, name="long_names")
+    rng = np.random.default_rng(0)
+    for p in range(6):
+        for s, opt in enumerate(("nesterov", "adamw")):
+            values = {"learning_rate": float(10 ** rng.uniform(-4, 0)),
+                      "weight_decay": float(10 ** rng.uniform(-6, -2)),
+                      "warmup_fraction": float(rng.uniform(0, 0.2)),
+                      "grad_clip_norm": float(10 ** rng.uniform(-1, 1)),
+                      "lr_end_factor": float(rng.uniform(0, 0.5))}
+            write_trial(root, f"{2 * p + s:04d}", {"optimizer": opt}, values,
+                        objective=0.2 + 0.05 * rng.uniform() + 0.02 * s)
+    for s, (trial, opt) in enumerate((("0000", "nesterov"), ("0001", "adamw"))):
+        for seed in (1, 2, 3):
+            write_trial(root, f"{trial}-seed{seed}", {"optimizer": opt},
+                        json.load(open(os.path.join(root, "trials", trial, "trial.json")))[
+                            "nuisance"], seed=seed, repeats=trial,
+                        objective=0.21 + 0.01 * seed + 0.02 * s)
+    assert commands.report(root) == 0
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page.goto(pathlib.Path(root, "report", "index.html").as_uri())
+    page.wait_for_selector("#plotly-parallel .main-svg", timeout=60_000)
+    page.wait_for_selector("#plotly-isolation .main-svg", timeout=60_000)
+    overflowing = page.eval_on_selector_all(
+        "pre", "els => els.filter(e => e.scrollWidth > e.clientWidth + 1).length")
+    assert overflowing == 0                              # no block scrolls sideways
+    title, figure = page.evaluate("""() => {
+        const fig = document.getElementById('plotly-isolation');
+        const t = fig.querySelector('.gtitle').getBoundingClientRect();
+        const f = fig.getBoundingClientRect();
+        return [[t.left, t.right], [f.left, f.right]]; }""")
+    assert figure[0] <= title[0] and title[1] <= figure[1]  # the whole title is inside
+    boxes = page.eval_on_selector_all(
+        "#plotly-parallel .axis-title", """els => els.map(e => {
+            const r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; })""")
+    assert len(boxes) == 7                               # optimizer, 5 nuisance keys, metric
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            apart = a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1]
+            assert apart, (a, b)                         # no two labels overlap
+    page.close()

@@ -42,8 +42,9 @@ th { background: #f3f3f3; }
 .advice { color: #555; }
 figure { display: inline-block; margin: 0.5em; vertical-align: top; }
 img { max-width: 100%; border: 1px solid #eee; }
-pre { background: #f6f6f6; padding: 0.8em; overflow-x: auto; }
+pre { background: #f6f6f6; padding: 0.8em; white-space: pre-wrap; overflow-wrap: anywhere; }
 .plotly-figure { display: inline-block; width: 580px; height: 400px; vertical-align: top; }
+#plotly-parallel { width: 1160px; }  /* an axis per key: its labels need the page's width */
 """
 
 

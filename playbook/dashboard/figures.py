@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import html
 import math
+import textwrap
 from collections.abc import Sequence
 from typing import Any
 
@@ -36,6 +37,8 @@ from playbook.dashboard import importance as importance_lib
 from playbook.goal import Goal
 
 INFEASIBLE_COLOR = "red"
+TITLE_WIDTH = 50   # characters per title line: clear of the mode bar in half a page
+LABEL_ANGLE = -25  # parallel-coordinates axis labels, tilted so that long ones do not overlap
 _LAYOUT = dict(template="plotly_white", margin=dict(l=60, r=20, t=60, b=50), height=380,
                font=dict(size=11), hoverlabel=dict(align="left"))
 
@@ -90,6 +93,13 @@ def status_text(row: pd.Series) -> str:
     if isinstance(reason, str) and reason and reason != row["status"]:
         return f"{row['status']}: {reason}"
     return str(row["status"])
+
+
+def wrapped(text: str, width: int = TITLE_WIDTH) -> str:
+    """`text` (already escaped) in lines of at most `width` characters, broken at spaces:
+    Plotly does not wrap titles, and a long one is cut at the figure's edge."""
+    return "<br>".join(textwrap.wrap(text, width, break_long_words=False,
+                                     break_on_hyphens=False)) or text
 
 
 def _layout(fig: go.Figure, title: str, **kwargs) -> go.Figure:
@@ -230,9 +240,10 @@ def isolation_figure(study: Study) -> go.Figure:
             hovertext=[note]))
     fig.update_xaxes(type="category", categoryorder="array", categoryarray=labels)
     nuisance = esc(", ".join(study.nuisance_keys) or "none")
-    _layout(fig, f"isolation plot: best per scientific value (nuisance tuned: {nuisance});"
-                 f" error bars: std of seed reruns", yaxis_title=esc(study.metric),
-            showlegend=False)
+    title = wrapped(f"isolation plot: best per scientific value (nuisance tuned: {nuisance}); "
+                    f"error bars: std of seed reruns")
+    _layout(fig, title, yaxis_title=esc(study.metric), showlegend=False,
+            margin=dict(l=60, r=20, t=40 + 16 * title.count("<br>") + 16, b=50))
     _log_y_if_spread(fig, done["objective"])
     return fig
 
@@ -301,12 +312,13 @@ def parallel_figure(study: Study) -> go.Figure:
     objective = done["objective"].astype(float).tolist()
     dims.append(dict(label=esc(study.metric), values=objective))
     fig = go.Figure(go.Parcoords(
-        dimensions=dims,
+        dimensions=dims, labelangle=LABEL_ANGLE, labelside="top",
         line=dict(color=objective, colorscale="Viridis", showscale=True,
                   reversescale=Goal.of(study.goal).minimize,
                   colorbar=dict(title=dict(text=esc(study.metric)), x=1.08))))
-    _layout(fig, f"parallel coordinates of {len(done)} done trials, coloured by "
-                 f"{esc(study.metric)} (brighter is better)", margin=dict(l=80, r=120, t=90, b=30))
+    _layout(fig, wrapped(f"parallel coordinates of {len(done)} done trials, coloured by "
+                         f"{esc(study.metric)} (brighter is better)"),
+            margin=dict(l=80, r=120, t=150, b=30))
     return fig
 
 
