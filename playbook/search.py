@@ -113,7 +113,8 @@ class Float(Spec):
     kind = "float"
 
     def check(self, name: str) -> None:
-        _check_range(name, self.low, self.high, self.scale, SCALES)
+        _check_range(name, self.low, self.high, self.scale, SCALES,
+                     f"hp.linear({self.low!r}, {self.high!r})")
 
     def from_unit(self, u: float) -> float:
         u = min(max(float(u), 0.0), 1.0)
@@ -156,7 +157,8 @@ class Int(Spec):
             if isinstance(bound, bool) or not isinstance(bound, int):
                 raise ConfigError(f"integer range of '{name}' has non-integer bound {bound!r}; "
                                   f"use hp.float_range for real values")
-        _check_range(name, self.low, self.high, self.scale, ("linear", "log"))
+        _check_range(name, self.low, self.high, self.scale, ("linear", "log"),
+                     f"hp.int_range({self.low!r}, {self.high!r})")
 
     def from_unit(self, u: float) -> int:
         u = min(max(float(u), 0.0), 1.0)
@@ -236,7 +238,9 @@ def _check_values(name: str, values: Sequence[Any]) -> None:
         raise ConfigError(f"'{name}' lists a value twice: {list(values)}")
 
 
-def _check_range(name: str, low: Any, high: Any, scale: str, scales: Sequence[str]) -> None:
+def _check_range(name: str, low: Any, high: Any, scale: str, scales: Sequence[str],
+                 linear: str) -> None:
+    """ConfigError for a bad range; `linear`: the way out, as a study writes it (hp.linear)."""
     if scale not in scales:
         raise ConfigError(f"'{name}' has scale '{scale}'; valid scales: {', '.join(scales)}")
     for bound in (low, high):
@@ -248,10 +252,10 @@ def _check_range(name: str, low: Any, high: Any, scale: str, scales: Sequence[st
                           f"(for a single value, fix '{name}' in the baseline instead)")
     if scale == "log" and low <= 0:
         raise ConfigError(f"log range of '{name}' must be > 0, got [{low}, {high}]; "
-                          f"use scale='linear' or a positive low bound such as {high / 1000:g}")
+                          f"use {linear} or a positive low bound such as {high / 1000:g}")
     if scale == "reverse_log" and high >= 1:
         raise ConfigError(f"reverse_log range of '{name}' must stay below 1, got [{low}, {high}]; "
-                          f"use a high bound such as 0.999, or scale='linear'")
+                          f"use a high bound such as 0.999, or {linear}")
     span = {"log": lambda: math.log(high) - math.log(low),
             "reverse_log": lambda: math.log(1.0 - low) - math.log(1.0 - high)}.get(scale)
     if span is not None and not span() > 0:

@@ -89,6 +89,23 @@ def test_malformed_ranges_are_config_errors_naming_the_key(spec, message):
     assert message in str(e.value)
 
 
+@pytest.mark.parametrize("spec, way_out, code", [
+    (hp.log(0.0, 0.1), "use hp.linear(0.0, 0.1) or a positive low bound such as 0.0001",
+     "hp.linear(0.0, 0.1)"),
+    (hp.int_range(0, 64, "log"), "use hp.int_range(0, 64) or a positive low bound",
+     "hp.int_range(0, 64)"),
+    (hp.reverse_log(0.9, 1.0), "use a high bound such as 0.999, or hp.linear(0.9, 1.0)",
+     "hp.linear(0.9, 1.0)"),
+], ids=["log", "int_log", "reverse_log"])
+def test_a_range_its_scale_refuses_names_the_linear_spec_as_a_study_writes_it(spec, way_out,
+                                                                              code):
+    """The way out is code that runs: hp.log and hp.reverse_log take no `scale=`."""
+    with pytest.raises(ConfigError) as e:
+        spec.check("learning_rate")
+    assert way_out in str(e.value) and "scale=" not in str(e.value)
+    eval(code, {"hp": hp}).check("learning_rate")  # the suggestion is a valid spec
+
+
 def test_conditional_spec_is_active_only_for_listed_values():
     spec = hp.reverse_log(0.8, 0.99, when={"optimizer": ["nesterov", "momentum"]})
     assert spec.active({"optimizer": "nesterov"})
