@@ -61,6 +61,31 @@ def load(path: str, overrides: Sequence[str] = ()) -> ConfigDict:
     return config
 
 
+def parse_overrides(config: ConfigDict, overrides: Mapping[str, tuple[str, str]]
+                    ) -> dict[str, Any]:
+    """{dotted key: value} for `overrides` ({key: (the override as typed, its VALUE)}),
+    each VALUE parsed to the type of `config`'s field as `load` parses `--config.KEY=VALUE`
+    (the keys exist: checked by the caller); ConfigError naming the override otherwise."""
+    out = {}
+    for key, (item, raw) in overrides.items():
+        argv = ["playbook", f"--config.{key}={raw}" if "=" in item else f"--config.{key}"]
+        flag_values = flags.FlagValues()
+        copied = copy.deepcopy(config)
+        config_flags.DEFINE_config_dict("config", copied, flag_values=flag_values,
+                                        lock_config=False, sys_argv=argv)
+        try:
+            with _quiet_absl():
+                flag_values(argv)
+        except flags.Error:
+            old = get(config, key)
+            kind = {bool: "true or false", int: "an integer", float: "a number"}.get(
+                type(old), f"a {type(old).__name__}")
+            raise ConfigError(f"bad override {item}: '{key}' takes {kind}, like the baseline's "
+                              f"{key}={old!r}; got {raw!r}") from None
+        out[key] = get(copied, key)
+    return out
+
+
 @contextlib.contextmanager
 def _quiet_absl():
     """Drops absl's log lines while loading: errors reach the user as one ConfigError."""

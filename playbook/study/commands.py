@@ -69,6 +69,8 @@ def trials_table(spec, trials, states: dict[str, str] | None = None) -> str:
     lines = [f"# study '{spec.name}': {len(trials)} trials "
              f"({spec.budget} per scientific value), metric {spec.metric} ({spec.goal}), "
              f"designer {spec.designer}, seed {spec.seed}"]
+    if spec.fixed:  # the study file's fixed={...} and the command line's baseline keys
+        lines.append(f"# fixed: {' '.join(f'{k}={_fmt(v)}' for k, v in spec.fixed.items())}")
     for trial in trials:
         sci = " ".join(f"{k}={_fmt(v)}" for k, v in trial.scientific.items())
         nui = " ".join(f"{k}={_fmt(v)}" for k, v in trial.nuisance.items())

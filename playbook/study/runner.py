@@ -81,12 +81,24 @@ def _check_continuation(store: StudyStore, old: dict, spec: StudySpec) -> None:
     changed = sorted(k for k in set(old) | set(new)
                      if k not in CONTINUABLE and old.get(k) != new.get(k))
     if changed:
+        detail = _fixed_change(old.get("fixed") or {}, new["fixed"]) if "fixed" in changed else ""
         raise ConfigError(
-            f"the study config differs from {store.study_json} in: {', '.join(changed)}; only a "
-            f"larger budget or another designer continues a study: use a new --workdir")
+            f"the study config differs from {store.study_json} in: {', '.join(changed)}"
+            f"{detail}; only a larger budget or another designer continues a study: use a new "
+            f"--workdir")
     if new["budget"] < old["budget"]:
         raise ConfigError(f"budget {new['budget']} is smaller than the study's {old['budget']} "
                           f"in {store.study_json}; give a budget of at least {old['budget']}")
+
+
+def _fixed_change(old: dict, new: dict) -> str:
+    """' (fixed max_train_steps=20 in the study, 200 now)': the fixed keys that differ."""
+    def show(d: dict, k: str) -> str:
+        return repr(d[k]) if k in d else "unset"
+
+    items = [f"{k}={show(old, k)} in the study, {show(new, k)} now"
+             for k in sorted(set(old) | set(new)) if show(old, k) != show(new, k)]
+    return f" (fixed {'; '.join(items)})" if items else ""
 
 
 def _check_existing_trials(store: StudyStore, spec: StudySpec) -> None:

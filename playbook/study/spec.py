@@ -29,6 +29,7 @@ from playbook import config as config_lib
 from playbook import designers, external
 from playbook import search as hp
 from playbook.errors import ConfigError, closest
+from playbook.study import overrides as overrides_lib
 from playbook.study.spec_parse import (
     check_key,
     check_role_key,
@@ -152,8 +153,9 @@ class StudySpec:
 
     @classmethod
     def load(cls, path: str, overrides: Sequence[str] = ()) -> StudySpec:
-        """Loads and validates the study config file at `path`."""
-        return cls.from_config(config_lib.load(path, overrides), path)
+        """Loads and validates the study config file at `path` with its command-line
+        overrides (study fields, baseline keys as `fixed`, nuisance ranges: overrides.py)."""
+        return cls.from_config(overrides_lib.load(path, overrides), path)
 
     # -- the trials -------------------------------------------------------------------
 
