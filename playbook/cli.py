@@ -204,11 +204,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.command == "next":
                 return commands.next_round(args.study_dir, args.out, args.adopt)
             return getattr(commands, args.command)(args.study_dir)
-    except KeyboardInterrupt:
-        print(f"playbook: {_interrupted(args, argv)}", file=sys.stderr)
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (interrupts.Terminated)
+        print(f"playbook: {interrupts.said(_interrupted(args, argv))}", file=sys.stderr)
         if from_shell:
             interrupts.exit_now()
-        return interrupts.EXIT_INTERRUPTED
+        return interrupts.exit_status()
     except ConfigError as e:
         # Messages quote user text verbatim; a line break in it must not split the line.
         message = "\\n".join(str(e).splitlines())

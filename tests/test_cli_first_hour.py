@@ -1,6 +1,6 @@
 """The `playbook` command as a new user types it: each mistake ends with one line and
-exit status 2 (nothing written), a Ctrl-C with one line and the command that resumes,
-and what the command says about an existing workdir or study is what it then does."""
+exit status 2 (nothing written), a Ctrl-C or SIGTERM with one line and the command that
+resumes, and what the command says about an existing workdir or study is what it then does."""
 
 import dataclasses
 import json
@@ -184,14 +184,14 @@ def test_a_baseline_given_to_study_and_a_study_given_to_train_are_recognised(
 # -- (4) Ctrl-C --------------------------------------------------------------------------
 
 
-def interrupt_when(args, ready, cwd, timeout=180.0):
-    """Starts `playbook *args`, sends SIGINT once `ready()` holds; (rc, stdout, stderr)."""
+def interrupt_when(args, ready, cwd, timeout=180.0, sig=signal.SIGINT):
+    """Starts `playbook *args`, sends `sig` once `ready()` holds; (rc, stdout, stderr)."""
     process = subprocess.Popen([*EXE, *map(str, args)], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, cwd=cwd)
     deadline = time.monotonic() + timeout
     while not ready() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(sig)
     out, err = process.communicate(timeout=120)
     return process.returncode, out, err
 
@@ -211,6 +211,33 @@ def test_ctrl_c_during_a_study_prints_one_line_with_the_command_that_resumes(stu
                     f"{shlex.join(['playbook', *map(str, args)])}")
     statuses = [r.status for r in StudyStore(str(workdir)).trials("valid/error_rate")]
     assert len(statuses) == 80 and statuses.count("pending") >= 60  # stopped, not finished
+
+
+@pytest.mark.parametrize("executor", ["inline", "processes"])
+def test_sigterm_during_a_study_prints_the_same_line_and_exits_143(executor, tmp_path):
+    """A scheduler's or a container's stop (SIGTERM) while a trial trains: the study unwinds
+    as after a Ctrl-C (the trial keeps its best so far and stays pending, to resume), says
+    so in one line, and exits 128 + SIGTERM, as a shell reports it."""
+    from study_templates import two_optimizer_study
+
+    config = two_optimizer_study(tmp_path / "long.py", budget=1, steps=10**7, every=100,
+                                 log_every=50)  # trials that outlast the test
+    workdir = tmp_path / "s"
+    args = ["study", "--config", config, "--workdir", workdir, "--no_report", "--no_progress",
+            "--executor", executor, "--trials_per_program", "1"]
+    metrics = workdir / "trials" / "0000" / "metrics.jsonl"
+    code, out, err = interrupt_when(  # once the trial has evaluated: a best to keep
+        args, lambda: metrics.exists() and "valid/" in metrics.read_text(), tmp_path,
+        sig=signal.SIGTERM)
+    assert code == 143, err[-3000:]
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err[-3000:]
+    assert err.strip().splitlines()[-1] == (
+        f"playbook: terminated by SIGTERM; finished trials in {workdir} are kept and "
+        f"unfinished ones resume from their latest checkpoint with: "
+        f"{shlex.join(['playbook', *map(str, args)])}"), err
+    statuses = [r.status for r in StudyStore(str(workdir)).trials("valid/error_rate")]
+    assert statuses and set(statuses) == {"pending"}  # stopped mid-trial, nothing failed
+    assert [s for s in os.listdir(metrics.parent / "checkpoints") if s.isdigit()]
 
 
 def test_ctrl_c_during_a_trial_prints_one_line_and_keeps_its_checkpoints(baseline, tmp_path):

@@ -11,7 +11,11 @@ may ignore anything else) and the unit's trials are recorded (`timeouts.record`)
 worker that dies otherwise (killed from outside, out of memory) costs only its own
 unit, whose trials stay pending and resume from their latest checkpoints. Either way
 a new worker takes its place, on the same device, and the other workers' trials run on.
-A Ctrl-C stops every worker at once (their trials resume from their checkpoints).
+A Ctrl-C stops every worker at once (their trials resume from their checkpoints). A
+worker told to stop mid-unit (SIGTERM: the parent interrupted) unwinds as the `playbook`
+command does: its trial writes its best so far and stays pending, and the worker exits
+normally, releasing what it holds (tensorboardX's queue semaphores, which a killed
+process leaves for multiprocessing's resource tracker to report as leaked).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from multiprocessing import connection
 
-from playbook.interrupts import EXIT_INTERRUPTED
+from playbook.interrupts import EXIT_INTERRUPTED, Terminated
 from playbook.study import timeouts
 from playbook.study.runner import Unit
 from playbook.study.store import StudyStore
@@ -38,6 +42,18 @@ def _serve(conn: connection.Connection, device: str | None) -> None:
     # A Ctrl-C reaches every process of the terminal: a worker stops at once and quietly
     # (its trial resumes from its latest checkpoint) and the parent reports the interruption.
     signal.signal(signal.SIGINT, lambda *_: os._exit(EXIT_INTERRUPTED))
+    signal.signal(signal.SIGTERM, _terminated)
+    try:
+        _serve_units(conn, device)
+    except Terminated:
+        return  # a normal exit (see the module's docstring); the parent reports the stop
+
+
+def _terminated(signum, frame) -> None:
+    raise Terminated()
+
+
+def _serve_units(conn: connection.Connection, device: str | None) -> None:
     if device is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = device
     from playbook.study.runner import run_unit

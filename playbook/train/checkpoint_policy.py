@@ -36,6 +36,7 @@ from typing import Any
 import jax
 
 from playbook.errors import ConfigError
+from playbook.interrupts import Terminated
 from playbook.train.checkpoints import Checkpoints
 
 DEFAULT_EVERY_SECONDS = 60.0
@@ -113,15 +114,12 @@ class CheckpointWriter:
             self.saved_step, self._saved_at = pending.step, self._clock()
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised in the main thread while a trial trains (`sigterm_interrupts`)."""
-
-
 @contextlib.contextmanager
 def sigterm_interrupts():
     """Within: SIGTERM raises `Terminated` in the main thread (so the run writes its
     pending best on the way out); once it has left this block, the process ends by
     SIGTERM as it would have. Nothing changes where a handler is already installed
+    (the `playbook` command's, playbook.interrupts: it raises the same `Terminated`)
     or off the main thread."""
     if (threading.current_thread() is not threading.main_thread()
             or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL):
