@@ -374,6 +374,39 @@ def test_an_adopted_value_is_the_next_baseline_beside_the_drafted_config(tmp_pat
     assert StudySpec.load(str(out)).previous["study"] == root
 
 
+def test_the_drafted_file_is_the_same_from_any_working_directory_and_names_the_study(
+        tmp_path, capsys, monkeypatch):
+    """`playbook next .` from inside the study: `previous` is relative to the drafted file's
+    folder and names the study ('../r1', not '.'); the docstring names its directory and
+    a command that runs from anywhere; the printed command runs from where `next` ran;
+    the next round goes beside this one, where `playbook history` finds it."""
+    root = _study(tmp_path / "runs" / "r1", LOG_LR,
+                  [({"learning_rate": 2e-4, "weight_decay": 1e-4}, 0.3)])
+    drafted = os.path.join(root, rounds.NEXT_STUDY_FILE)
+    texts, printed = [], []
+    for cwd, arg in ((root, "."), (tmp_path, "runs/r1"), (tmp_path / "runs", "r1")):
+        monkeypatch.chdir(cwd)
+        assert cli.main(["next", arg]) == 0
+        printed.append(capsys.readouterr().out)
+        with open(drafted) as f:
+            texts.append(f.read())
+        os.unlink(drafted)
+    assert texts[0] == texts[1] == texts[2]
+    text = texts[0]
+    assert "'study': '../r1'," in text and "'study': '.'" not in text
+    workdir = str(tmp_path / "runs" / "constructed_round2")
+    assert f"in {root}:\n" in text
+    assert f"    playbook study --config {drafted} --workdir {workdir}\n" in text
+    run_it = [shlex.split(p.split("run it: ", 1)[1].splitlines()[0]) for p in printed]
+    assert run_it[0][3:] == ["next_study.py", "--workdir", "../constructed_round2"]
+    assert run_it[1][3:] == ["runs/r1/next_study.py", "--workdir", "runs/constructed_round2"]
+    assert run_it[2][3:] == ["r1/next_study.py", "--workdir", "constructed_round2"]
+    with open(drafted, "w") as f:
+        f.write(text)
+    monkeypatch.chdir(tmp_path / "runs" / "r1")  # loaded from anywhere: the same study
+    assert StudySpec.load(rounds.NEXT_STUDY_FILE).previous["study"] == root
+
+
 def test_a_flat_key_stays_searched_while_another_range_is_still_moving(tmp_path):
     rng = np.random.default_rng(0)
     lrs = _grid(16, 1.1e-4, 9.9e-4)  # the objective falls all the way to the upper edge

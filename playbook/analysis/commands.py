@@ -73,7 +73,7 @@ def next_round(study_dir: str | os.PathLike, out: str | None = None,
         print(f"  {'=' if change.kept else '*'} {change.line()}")
     print(f"  designer {drafted.spec.designer}, budget {drafted.spec.budget} per scientific value")
     print(f"  run it: playbook study --config {shlex.quote(os.path.relpath(written.config))} "
-          f"--workdir {shlex.quote(os.path.join('runs', drafted.spec.name))}")
+          f"--workdir {shlex.quote(os.path.relpath(written.workdir))}")
     return 0
 
 

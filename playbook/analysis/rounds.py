@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shlex
 from collections.abc import Sequence
 from typing import Any
 
@@ -41,6 +42,7 @@ class Written:
     baseline: str                   # its baseline, beside it
     draft: draft_lib.Draft
     decision: dict[str, Any] | None  # the adoption the baseline carries, if any
+    workdir: str                    # where to run it: beside the study it continues
 
 
 def latest_decision(study_dir: str) -> dict[str, Any] | None:
@@ -75,14 +77,33 @@ def write_next(study_dir: str, out: str | None = None, adopt: Sequence[str] = ()
     else:
         baseline = os.path.splitext(out)[0] + "_baseline.py"
         atomic.write_text(baseline, _baseline_source(study, decision))
-    text = config_text(study, drafted, out, baseline, decision)
+    workdir = next_workdir(study, drafted)
+    text = config_text(study, drafted, out, baseline, decision, workdir)
     atomic.write_text(out, text)
     try:
         StudySpec.load(out)
     except ConfigError as e:  # a bug of the draft, never the user's: say so, keep nothing
         os.unlink(out)
         raise ConfigError(f"the drafted config did not load ({e}); nothing was written") from None
-    return Written(out, baseline, drafted, decision)
+    return Written(out, baseline, drafted, decision, workdir)
+
+
+def next_workdir(study: Study, drafted: draft_lib.Draft) -> str:
+    """The next round's study directory: beside this round's, where `playbook history`
+    and the reports look for the rounds of a chain."""
+    return os.path.join(os.path.dirname(os.path.abspath(study.root)), drafted.spec.name)
+
+
+def relative_to(path: str, folder: str) -> str:
+    """`path` relative to `folder`, ending with the directory's own name: '../r1' rather
+    than '.' when `folder` lies inside `path` (a drafted file inside the study it
+    continues), so that the path names the study wherever it is read."""
+    path, folder = os.path.abspath(path), os.path.abspath(folder)
+    rel = os.path.relpath(path, folder)
+    if os.path.basename(rel) in (os.curdir, os.pardir):
+        rel = os.path.join(os.path.relpath(os.path.dirname(path), folder),
+                           os.path.basename(path))
+    return rel
 
 
 def _baseline_source(study: Study, decision: dict[str, Any] | None) -> str:
@@ -95,11 +116,12 @@ def _baseline_source(study: Study, decision: dict[str, Any] | None) -> str:
 
 
 def config_text(study: Study, drafted: draft_lib.Draft, out: str, baseline: str,
-                decision: dict[str, Any] | None) -> str:
+                decision: dict[str, Any] | None, workdir: str | None = None) -> str:
     """The next round's study config (to be written at `out`) as Python source, a comment
-    above each change; paths in it are relative to `out`'s folder."""
+    above each change; paths in it are relative to `out`'s folder, those in its
+    docstring absolute: the text is the same from whatever working directory it is drafted."""
     where = os.path.dirname(os.path.abspath(out))
-    previous = draft_lib.previous_record(study, drafted, os.path.relpath(study.root, where),
+    previous = draft_lib.previous_record(study, drafted, relative_to(study.root, where),
                                          decision)
     spec = drafted.spec
     fields = {"name": spec.name, "description": spec.description,
@@ -118,7 +140,8 @@ def config_text(study: Study, drafted: draft_lib.Draft, out: str, baseline: str,
     if decision:
         notes["field"].setdefault("baseline", []).append(
             _note(draft_lib.decision_change(decision)))
-    return source.study_source(fields, notes, _docstring(study, drafted, out))
+    return source.study_source(fields, notes, _docstring(
+        study, drafted, out, workdir or next_workdir(study, drafted)))
 
 
 def _note(change: draft_lib.Change) -> str:
@@ -126,13 +149,14 @@ def _note(change: draft_lib.Change) -> str:
     return f"{change.finding}: {change.key}: {what}. {change.reason}."
 
 
-def _docstring(study: Study, drafted: draft_lib.Draft, out: str) -> str:
-    where = os.path.dirname(os.path.abspath(out))
+def _docstring(study: Study, drafted: draft_lib.Draft, out: str, workdir: str) -> str:
     changed = sum(not c.kept for c in drafted.changes)
+    run = shlex.join(["playbook", "study", "--config", os.path.abspath(out), "--workdir",
+                      os.path.abspath(workdir)])
     return (f"Round {drafted.round}, drafted by `playbook next` from study '{study.spec.name}'\n"
-            f"in {os.path.relpath(study.root, where)}: {changed} change(s), each with the "
-            f"finding behind it\nin a comment above it. Run it with\n\n"
-            f"    playbook study --config {os.path.relpath(out)} --workdir runs/{drafted.spec.name}")
+            f"in {os.path.abspath(study.root)}:\n{changed} change(s), each with the finding "
+            f"behind it in a comment above it.\nRun it (beside that study, so that `playbook "
+            f"history` links the rounds) with\n\n    {run}")
 
 
 # -- the chain of rounds ---------------------------------------------------------------
