@@ -6,6 +6,7 @@ analyses, compares and adopts without training more trials.
 
 import json
 import os
+import re
 import shutil
 
 import pytest
@@ -77,6 +78,44 @@ def test_analyze_study_notebook_draws_every_figure_and_the_findings(study_dir, t
     printed = [text.index(str(f)) for f in findings]  # every finding, in order
     assert printed == sorted(printed)
     assert analysis.comparison_text(analysis.Study.load(str(study))) in text
+
+
+def _load_cells(name, cwd, monkeypatch, root, cells=4) -> str:
+    """Runs the notebook's first `cells` cells (up to loading the study) in `cwd` without
+    PLAYBOOK_STUDY_DIR; what they printed."""
+    monkeypatch.delenv("PLAYBOOK_STUDY_DIR", raising=False)
+    notebook = nbformat.read(str(root / "colabs" / name), as_version=4)
+    notebook.cells = notebook.cells[:cells]
+    nbclient.NotebookClient(notebook, timeout=120, kernel_name="python3",
+                            resources={"metadata": {"path": str(cwd)}}).execute()
+    return "".join(o.get("text", "") for cell in notebook.cells if cell.cell_type == "code"
+                   for o in cell.get("outputs", []) if o.get("output_type") == "stream")
+
+
+def test_analyze_study_finds_the_readmes_study_from_the_root_or_colabs(study_dir, tmp_path,
+                                                                     monkeypatch, root):
+    """Without PLAYBOOK_STUDY_DIR the notebook analyses runs/mnist1d_optimizers, the study
+    the README runs, whether Jupyter starts it in the repository root or in colabs/."""
+    repo = tmp_path / "repo"
+    study = shutil.copytree(study_dir, repo / "runs" / "mnist1d_optimizers")
+    (repo / "colabs").mkdir()
+    trials = len(analysis.Study.load(str(study)).trials)
+    for cwd in (repo, repo / "colabs"):
+        text = _load_cells("analyze_study.ipynb", cwd, monkeypatch, root)
+        assert f"study directory: {study}\n" in text
+        assert f": {trials} trials, metric valid/error_rate" in text
+
+
+def test_analyze_study_without_a_study_says_where_it_looked_and_what_to_run(
+        tmp_path, monkeypatch, root):
+    with pytest.raises(nbclient.exceptions.CellExecutionError) as e:
+        _load_cells("analyze_study.ipynb", tmp_path, monkeypatch, root)
+    said = re.sub(r"\x1b\[[0-9;]*m", "", str(e.value))  # the traceback's colours
+    assert "FileNotFoundError: no study in " in said
+    assert str(tmp_path / "runs" / "mnist1d_optimizers") in said
+    assert ("run the README's study first, from the repository root (playbook study --config "
+            "configs/studies/mnist1d_optimizers.py --workdir runs/mnist1d_optimizers), or set "
+            "PLAYBOOK_STUDY_DIR to a study directory") in said
 
 
 def test_walkthrough_notebook_analyses_compares_and_adopts(study_dir, tmp_path, monkeypatch,
