@@ -104,13 +104,11 @@ def _dashboard_parsers(sub) -> None:
     serve.add_argument("--port", type=int, default=8080, help="port (default 8080)")
     serve.add_argument("--host", default="127.0.0.1",
                        help="address to bind (default 127.0.0.1: this machine only)")
-    export = sub.add_parser(
-        "export", help="write the trials table as CSV, JSON or Parquet")
+    export = sub.add_parser("export", help="print or write the trials table (CSV, JSON, Parquet)")
     export.add_argument("study_dir")
-    export.add_argument("--format", choices=("csv", "json", "parquet"), default="csv",
-                        help="file format (default csv; parquet needs pyarrow)")
-    export.add_argument("--out", default=None,
-                        help="output file (default STUDY_DIR/trials.FORMAT)")
+    export.add_argument("--format", choices=("csv", "json", "parquet"), default=None,
+                        help="default: the extension of --out, else csv (parquet needs pyarrow)")
+    export.add_argument("--out", help="file to write; none or '-': standard output (csv, json)")
 
 
 def _positive(text: str) -> int:
@@ -352,9 +350,10 @@ def _status(study_dir: str) -> int:
 def _export(args) -> int:
     from playbook.analysis import export
 
-    export.check_format(args.format)
-    out = args.out or os.path.join(args.study_dir, f"trials.{args.format}")
-    print(f"wrote {export.export(args.study_dir, args.format, out)}")
+    fmt, out = export.destination(args.format, args.out)
+    if out is None:  # a text format, to standard output
+        return export.print_table(args.study_dir, fmt)
+    print(f"wrote {export.export(args.study_dir, fmt, out)}")
     return 0
 
 

@@ -3,6 +3,9 @@
 import importlib.util
 import json
 import os
+import shutil
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
@@ -64,10 +67,52 @@ def test_csv_export_quotes_nothing_away(study_dir, tmp_path):
     assert first.startswith("0000,optimizer=nesterov,nesterov,")
 
 
-def test_the_default_output_is_beside_the_study(study_dir, capsys):
-    assert cli.main(["export", study_dir]) == 0
-    assert os.path.exists(os.path.join(study_dir, "trials.csv"))
-    os.unlink(os.path.join(study_dir, "trials.csv"))
+def _files(directory) -> dict[str, int]:
+    return {os.path.join(d, name): os.stat(os.path.join(d, name)).st_mtime_ns
+            for d, _, names in os.walk(directory) for name in names}
+
+
+@pytest.mark.parametrize("fmt, out", [("csv", []), ("json", []), ("csv", ["--out", "-"])])
+def test_text_formats_go_to_standard_output_and_the_study_is_left_as_it_was(
+        study_dir, tmp_path, capsys, fmt, out):
+    before = _files(study_dir)
+    capsys.readouterr()
+    assert cli.main(["export", study_dir, "--format", fmt, *out]) == 0
+    printed, err = capsys.readouterr()
+    assert err == "" and _files(study_dir) == before
+    (tmp_path / f"stdout.{fmt}").write_text(printed)
+    written = export.export(study_dir, fmt, tmp_path / f"file.{fmt}")
+    assert printed == open(written).read()  # the table alone, as a file holds it
+    table = export.read_trials(tmp_path / f"stdout.{fmt}")
+    assert list(table.columns) == COLUMNS and table["trial_id"].iloc[0] == "0000"
+
+
+def test_parquet_without_out_is_one_line_and_writes_nothing(study_dir, capsys):
+    before = _files(study_dir)
+    assert cli.main(["export", study_dir, "--format", "parquet"]) == 2
+    printed, err = capsys.readouterr()
+    assert printed == "" and err.splitlines() == [
+        "playbook: error: parquet is binary: give the file to write with --out FILE.parquet "
+        "(csv and json go to standard output without --out)"]
+    assert _files(study_dir) == before
+
+
+def test_the_format_follows_the_extension_of_out(study_dir, tmp_path, capsys):
+    out = tmp_path / "trials.json"
+    assert cli.main(["export", study_dir, "--out", str(out)]) == 0
+    assert json.load(open(out))["data"][0]["trial_id"] == "0000"
+
+
+def test_a_reader_that_stops_early_ends_the_export_without_a_traceback(study_dir):
+    """`playbook export DIR | head`: the reader has gone before the table is written."""
+    exe = shutil.which("playbook") or sys.executable
+    args = [exe] if shutil.which("playbook") else [exe, "-m", "playbook"]
+    process = subprocess.Popen([*args, "export", study_dir], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    process.stdout.close()
+    err = process.stderr.read()
+    assert process.wait(timeout=120) == 141, err  # 128 + SIGPIPE, as `yes | head` ends
+    assert err == ""
 
 
 def test_parquet_without_pyarrow_is_one_line_naming_the_extra(study_dir, tmp_path, capsys,

@@ -6,12 +6,20 @@ scientific and one per nuisance key, status, reason, objective, best_step,
 max_train_steps, steps, seed, repeats. Trial ids are strings: `0000` stays
 `0000` (JSON is written with its table schema; CSV readers must be told, as
 `read_trials` does). Parquet needs pyarrow (`pip install playbook[parquet]`).
+
+Where the table goes (`destination`), as command-line tools do: a text format (CSV,
+JSON) to standard output unless `--out FILE` names a file, so that it pipes into other
+tools (`playbook export DIR > trials.csv`, `| head`); Parquet, binary, only to a file.
+The format follows the file's extension unless `--format` names one. Export never
+writes into the study directory unless `--out` points there.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
+import signal
+import sys
 
 import pandas as pd
 
@@ -20,6 +28,8 @@ from playbook.analysis.load import load_study
 from playbook.errors import ConfigError
 
 FORMATS = ("csv", "json", "parquet")
+TEXT_FORMATS = ("csv", "json")
+STDOUT = "-"  # --out - : standard output, as when --out is not given
 RESULT_COLUMNS = ("status", "reason", "objective", "best_step", "max_train_steps", "steps",
                   "seed", "repeats")
 STRING_COLUMNS = ("trial_id", "label", "status", "reason", "repeats")
@@ -43,14 +53,47 @@ def export(study_dir: str | os.PathLike, fmt: str, out: str | os.PathLike) -> st
     out = os.fspath(out)
     if os.path.dirname(os.path.abspath(out)):
         os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    if fmt == "csv":
-        atomic.write_text(out, table.to_csv(index=False))
-    elif fmt == "json":
-        atomic.write_text(out, table.to_json(orient="table", index=False, indent=1))
+    if fmt in TEXT_FORMATS:
+        atomic.write_text(out, text(table, fmt))
     else:
         with atomic.replacing(out) as tmp:
             table.to_parquet(tmp, index=False)
     return out
+
+
+def text(table: pd.DataFrame, fmt: str) -> str:
+    """The table as CSV or JSON (with its table schema) text."""
+    if fmt == "csv":
+        return table.to_csv(index=False)
+    return table.to_json(orient="table", index=False, indent=1) + "\n"
+
+
+def destination(fmt: str | None, out: str | None) -> tuple[str, str | None]:
+    """(format, file) for `playbook export --format FMT --out OUT`; file None: standard
+    output. The format defaults to OUT's extension, else csv; parquet needs a file."""
+    out = None if out in (None, "", STDOUT) else os.fspath(out)
+    if fmt is None:
+        ext = os.path.splitext(out or "")[1].lstrip(".").lower()
+        fmt = ext if ext in FORMATS else "csv"
+    check_format(fmt)
+    if out is None and fmt not in TEXT_FORMATS:
+        raise ConfigError(f"{fmt} is binary: give the file to write with --out FILE.{fmt} "
+                          f"(csv and json go to standard output without --out)")
+    return fmt, out
+
+
+def print_table(study_dir: str | os.PathLike, fmt: str) -> int:
+    """Writes the table to standard output; the exit status (141, 128 + SIGPIPE, as a
+    tool SIGPIPE ends, when the reader left early: `| head`)."""
+    data = text(trials_table(study_dir), fmt)
+    try:
+        sys.stdout.write(data)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # What is still buffered would fail again at exit: send it nowhere.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
+    return 0
 
 
 def read_trials(path: str | os.PathLike) -> pd.DataFrame:
