@@ -65,6 +65,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="best trials per scientific value")
     rerun.add_argument("--seeds", type=_positive, default=3, help="new seeds per trial")
     _executor_args(rerun)
+    rerun.add_argument("--no_report", action="store_true",
+                       help="do not write the report again when the reruns end")
 
     report = sub.add_parser(
         "report", help="write STUDY_DIR/report/index.html and print the findings")
@@ -185,7 +187,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if extra:
             parser.error(f"{args.command} takes no --config overrides")
         if args.command == "status":
-            return _status(args.study_dir)
+            from playbook.study import commands
+
+            return commands.status(args.study_dir)
         if args.command == "serve":
             from playbook.dashboard import server
 
@@ -254,7 +258,9 @@ def _study(args: argparse.Namespace, overrides: Sequence[str]) -> int:
     if args.retry_failed:
         runner.reset_failed(store, spec)
     _execute(store, spec, args)
-    print(_best_table(store, spec))
+    from playbook.study import commands as study_commands
+
+    print(study_commands.best_table(store, spec))
     startup = _startup_line(store)
     if startup:
         print(startup)
@@ -290,20 +296,6 @@ def _compilation_cache(flag: str | None) -> str | None:
     return None if value.lower() == "none" else os.path.abspath(value)
 
 
-def _best_table(store, spec) -> str:
-    from playbook.study import runner
-
-    lines = [f"best trial per scientific value ({spec.metric}, {spec.goal}):"]
-    for scientific, best in runner.best_per_scientific(store, spec):
-        name = runner.describe(scientific)
-        if best is None:
-            lines.append(f"  {name}: no finished trial")
-        else:
-            lines.append(f"  {name}: {best.objective:.4g} (trial {best.trial_id}, step "
-                         f"{best.best_step}; {runner.describe(best.nuisance)})")
-    return "\n".join(lines)
-
-
 def _startup_line(store) -> str | None:
     """Seconds from a trial's start to its first step, over the study's finished trials."""
     import math
@@ -322,29 +314,6 @@ def _startup_line(store) -> str | None:
     return (f"time to first step over {len(seconds)} trials: median "
             f"{statistics.median(seconds):.2f} s, slowest {max(seconds):.2f} s (a process's "
             f"first trial of a structure compiles; later ones reuse its programs)")
-
-
-def _status(study_dir: str) -> int:
-    from playbook.study import runner
-    from playbook.study.store import StudyStore
-
-    store = StudyStore(study_dir)
-    spec = runner.load_spec(store)
-    print(f"study '{spec.name}' in {store.root}: metric {spec.metric} ({spec.goal}), "
-          f"budget {spec.budget} per scientific value, designer {spec.designer}")
-    header = f"{'scientific':<32} {'pending':>7} {'running':>7} {'done':>5} {'diverged':>8} " \
-             f"{'failed':>6} {'reruns':>7}  best"
-    print(header)
-    rows = runner.counts(store, spec)
-    for scientific, tally, best in rows:
-        best_text = f"{best.objective:.4g} ({best.trial_id})" if best else "-"
-        reruns = f"{tally['reruns_done']}/{tally['reruns']}" if tally["reruns"] else "-"
-        print(f"{runner.describe(scientific):<32} {tally['pending']:>7} {tally['running']:>7} "
-              f"{tally['done']:>5} {tally['diverged']:>8} {tally['failed']:>6} {reruns:>7}  "
-              f"{best_text}")
-    if any(tally["reruns"] for _, tally, _ in rows):
-        print("(trial counts are of the budget's trials; reruns: seed reruns done/created)")
-    return 0
 
 
 def _export(args) -> int:
@@ -366,6 +335,11 @@ def _rerun(args) -> int:
     created = runner.rerun(store, spec, args.top, args.seeds)
     print(f"{len(created)} seed reruns added: {' '.join(created) if created else '(none new)'}")
     _execute(store, spec, args)
+    if not args.no_report:  # as the study command: the report counts the reruns too
+        from playbook.analysis import commands as analysis_commands
+
+        with store.study_lock():
+            analysis_commands.report(store.root, findings=False)
     from playbook.study import commands
 
     print(commands.seed_spread(store, spec))

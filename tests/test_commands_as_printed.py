@@ -82,17 +82,18 @@ def test_every_printed_command_runs_as_printed(root, tmp_path):
             args.append("--dry_run")
         assert "continues it" in playbook(args, cwd=elsewhere).stdout or "--dry_run" not in args
 
-    # rerun: ends with each rerun trial's seeds' mean and spread, then how to compare.
+    # rerun: ends with each rerun trial's seeds' mean and spread (the trial itself not
+    # counted, as compare counts), what it counted, then how to compare.
     rerun_command = next(c for c in commands if c.startswith("playbook rerun"))
     seeds = int(rerun_command.split("--seeds ")[1].split()[0])
     rerun = outputs[rerun_command].splitlines()
     trials = load_lib.Study.load(study_dir).trials
-    for line in rerun[-3:-1]:
-        trial_id = re.search(r"trial (\d{4}):", line).group(1)
-        values = trials.loc[(trials["trial_id"] == trial_id) | (trials["repeats"] == trial_id),
-                            "objective"].astype(float).dropna()
-        assert f"mean {values.mean():.4g} ± {values.std():.2g} (std over {len(values)} seeds;" \
-            in line
+    for line in rerun[-4:-2]:
+        trial_id = re.search(r"trial (\d{4}) \(selected at", line).group(1)
+        values = trials.loc[trials["repeats"] == trial_id, "objective"].astype(float).dropna()
+        assert f"mean {values.mean():.4g} ± {values.std():.2g} (std over {len(values)} seed " \
+               f"reruns;" in line
+    assert rerun[-2].startswith("counted: ")
     assert rerun[-1] == f"compare the scientific values beyond this variance: playbook compare " \
                         f"{study_dir}"
 

@@ -137,6 +137,27 @@ def test_html_in_trial_values_is_shown_as_text_and_never_runs(served, browser):
     assert page.evaluate("window.__pwned") is None
 
 
+def test_the_trial_page_lists_its_checkpoints_with_the_best_and_the_latest(served, browser):
+    """As train/checkpoints.py (orbax) lays them out: checkpoints/<step>/, the metrics of a
+    step that competes for best in <step>/metrics/metrics; a save in progress is a tmp
+    directory, not a checkpoint."""
+    base, root, _ = served
+    folder = os.path.join(root, "trials", "0002", "checkpoints")
+    os.makedirs(os.path.join(folder, "1500", "metrics"))
+    with open(os.path.join(folder, "1500", "metrics", "metrics"), "w") as f:
+        json.dump({"valid/error_rate": 0.21}, f)
+    os.makedirs(os.path.join(folder, "2000", "state"))             # the latest, no metrics
+    os.makedirs(os.path.join(folder, "2500.orbax-checkpoint-tmp-1"))
+    page = browser.new_page()
+    page.goto(base + "/s/0/trial/0002")
+    page.wait_for_selector("#checkpoints-saved", timeout=60_000)
+    text = page.text_content("#trial-checkpoint")
+    assert "holds step 1500 (best), step 2000 (latest)" in text
+    assert f"Best checkpoint: {folder}/1500 (step 1500)" in text
+    assert f"Latest checkpoint: {folder}/2000 (step 2000)" in text
+    assert "nothing yet" not in text and "2500" not in text
+
+
 def test_the_static_report_draws_its_interactive_figures_offline(served, browser, tmp_path):
     _, root, _ = served
     assert commands.report(root) == 0

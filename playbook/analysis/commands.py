@@ -1,6 +1,6 @@
-"""What `playbook report`, `playbook compare` and `playbook adopt` do: thin shells that
-load a study, call the analysis and print to stdout. Each returns an exit status;
-bad input raises ConfigError, which the CLI prints as one line (exit 2).
+"""What `playbook report`, `compare`, `adopt`, `next` and `history` do: thin shells that
+load a study, call the analysis and print to stdout. Each returns an exit status; bad
+input raises ConfigError, which the CLI prints as one line (exit 2).
 """
 
 from __future__ import annotations
@@ -9,19 +9,22 @@ import os
 import shlex
 from collections.abc import Sequence
 
-from playbook.analysis import decisions, diagnostics, rounds
+from playbook.analysis import decisions, diagnostics, rounds, tally
 from playbook.analysis import history as history_lib
 from playbook.analysis import load as load_lib
 from playbook.analysis import report as report_lib
 
 
-def report(study_dir: str | os.PathLike) -> int:
-    """Writes STUDY_DIR/report/index.html and prints the findings."""
+def report(study_dir: str | os.PathLike, findings: bool = True) -> int:
+    """Writes STUDY_DIR/report/index.html and prints what it counted and the findings
+    (`findings=False`: the path alone)."""
     study = load_lib.Study.load(study_dir)
-    findings = diagnostics.diagnose(study)
-    path = report_lib.write_report(study, findings)
-    print(f"findings for study {study.spec.name} ({len(study.trials)} trials):")
-    print(report_lib.findings_text(findings))
+    found = diagnostics.diagnose(study)
+    path = report_lib.write_report(study, found)
+    if findings:
+        print(f"study {study.spec.name}, counted: {tally.of(study).study.text()}")
+        print(f"findings for study {study.spec.name}:")
+        print(report_lib.findings_text(found))
     print(f"report: {path}")
     return 0
 

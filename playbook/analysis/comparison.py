@@ -36,8 +36,7 @@ import pandas as pd
 from scipy import stats
 
 from playbook import config as config_lib
-from playbook.analysis import evp, space_findings
-from playbook.analysis import load as load_lib
+from playbook.analysis import evp, space_findings, tally
 from playbook.analysis.load import Study
 from playbook.goal import Goal
 from playbook.study.runner import describe
@@ -131,21 +130,17 @@ def _describe(e: Estimate) -> str:
 
 
 def estimate(trials: pd.DataFrame, scientific: Mapping[str, Any], goal: str) -> Estimate:
-    """The best original trial of `scientific` and its seed reruns (the trial excluded)."""
+    """The best trial of the search of `scientific` and its seed reruns (the trial
+    excluded), both as `tally` counts them."""
     label = describe(dict(scientific))
-    ranked = load_lib.ranked(trials, goal)
-    ranked = ranked[ranked["label"] == label]
-    if ranked.empty:
+    count = tally.tally(trials, goal, [label])[label]
+    if count.best_trial is None:
         return Estimate(label, dict(scientific), None, None, None, None, 0)
-    best = ranked.iloc[0]
-    reruns = trials[trials["repeats"] == best["trial_id"]]
-    ended = reruns[reruns["status"].isin(load_lib.ENDED)]
-    done = ended[(ended["status"] == "done") & ended["objective"].notna()]
-    values = tuple(float(v) for v in done["objective"])
-    return Estimate(label, dict(scientific), str(best["trial_id"]), float(best["objective"]),
+    values, infeasible = tally.rerun_values(trials, count.best_trial)
+    return Estimate(label, dict(scientific), count.best_trial, count.best_objective,
                     float(np.mean(values)) if values else None,
                     float(np.std(values, ddof=1)) if len(values) >= 2 else None,
-                    len(values), values, int(len(ended) - len(done)))
+                    len(values), values, infeasible)
 
 
 def welch_interval(value: Sequence[float], baseline: Sequence[float], goal: str
@@ -258,6 +253,8 @@ def comparison_text(study: Study) -> str:
     ref = reference(study.spec.scientific, study.spec.baseline)
     lines = [f"study {study.spec.name}: {study.metric} ({study.goal}); {ref.header()}"]
     lines += [f"  {c.sentence()}" for c in comparisons]
+    lines.append(f"  counted: {tally.of(study).study.text()}; each value's estimate is the "
+                 f"mean of its best trial's seed reruns, that trial not counted")
     if any(c.caveats for c in comparisons):
         lines.append(f"caveats: a comparison is fair only when both sides' search spaces contain "
                      f"their optimum (Playbook); expand the ranges named (`playbook next "

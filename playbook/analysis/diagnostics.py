@@ -26,7 +26,7 @@ import pandas as pd
 from playbook import external
 from playbook import search as hp
 from playbook.analysis import load as load_lib
-from playbook.analysis import stability
+from playbook.analysis import stability, tally
 from playbook.analysis.curve_shapes import (
     NOISY_TRAIN,
     NOISY_VALID,
@@ -82,20 +82,22 @@ def diagnose(study: Study | str | os.PathLike) -> list[Finding]:
 
 
 def progress(trials: pd.DataFrame) -> list[Finding]:
-    """Says when the study is still running or has no finished trial yet."""
-    counts = trials["status"].value_counts().to_dict()
-    unfinished = counts.get("pending", 0) + counts.get("running", 0)
-    finished = len(trials) - unfinished
-    if len(trials) == 0 or counts.get("done", 0) == 0:
-        return [Finding("info", "no_results", f"no trial has finished successfully yet "
-                        f"({finished} of {len(trials)} ended)", {"trials": len(trials)},
+    """Says when the study (its search, or its seed reruns) is still running or no trial of
+    the search has finished successfully yet; counted as every view counts (tally)."""
+    c = tally.tally(trials, "minimize").study  # counts only: the goal orders nothing here
+    reruns = c.reruns_unfinished
+    if c.trials == 0 or c.done == 0:
+        return [Finding("info", "no_results", f"no trial of the search has finished "
+                        f"successfully yet ({c.ended} of {c.trials} ended)", {"trials": c.trials},
                         "run the study (playbook study --config STUDY --workdir DIR) and "
                         "analyse it when trials are done")]
-    if unfinished:
-        return [Finding("info", "running", f"the study is still running: {finished} of "
-                        f"{len(trials)} trials ended ({counts.get('running', 0)} running, "
-                        f"{counts.get('pending', 0)} pending); findings may change",
-                        {"finished": finished, "trials": len(trials)})]
+    if c.unfinished or reruns:
+        also = f"; {reruns} of {c.rerun_trials} seed reruns unfinished" if reruns else ""
+        return [Finding("info", "running", f"the study is still running: {c.ended} of "
+                        f"{c.trials} trials of the search ended ({c.search['running']} running, "
+                        f"{c.search['pending']} pending){also}; findings may change",
+                        {"finished": c.ended, "trials": c.trials,
+                         **({"reruns_unfinished": reruns} if reruns else {})})]
     return []
 
 
@@ -106,8 +108,9 @@ def infeasible(trials: pd.DataFrame, nuisance: Mapping[str, hp.Spec | hp.Branche
                context: Mapping[str, Any]) -> list[Finding]:
     """The share of infeasible trials among the finished ones, failed trials (no value, each
     cause once: failed_trials) and divergence thresholds."""
-    findings = []
-    ended = trials[trials["status"].isin(load_lib.ENDED)]
+    findings = []  # the trials of the search, as every view counts them (tally)
+    ended = load_lib.originals(trials)
+    ended = ended[ended["status"].isin(load_lib.ENDED)]
     finished = ended[ended["status"].isin(load_lib.FINISHED)]
     bad = finished[finished["status"] == "diverged"]
     failed = ended[ended["status"] == "failed"]
@@ -119,7 +122,7 @@ def infeasible(trials: pd.DataFrame, nuisance: Mapping[str, hp.Spec | hp.Branche
         detail = ", ".join(f"{n} {reason}" for reason, n in reasons.items())
         findings.append(Finding(
             "warning" if share > INFEASIBLE_WARN else "info", "infeasible",
-            f"{len(bad)} of {len(finished)} finished trials ({share:.0%}) are infeasible "
+            f"{len(bad)} of {len(finished)} finished trials of the search ({share:.0%}) are infeasible "
             f"({detail})",
             {"infeasible": len(bad), "ended": len(finished), "fraction": share,
              "reasons": reasons},
@@ -160,7 +163,7 @@ def failed_trials(failed: pd.DataFrame, ended: int) -> Finding:
         parts.append(f"{len(rows)} {words} (first: {first})")
         advice.append(f"{todo} ({cause})")
     return Finding(
-        "error", "failed_trials", f"{len(failed)} of {ended} ended trials failed: "
+        "error", "failed_trials", f"{len(failed)} of {ended} ended trials of the search failed: "
         + "; ".join(parts), {"failed": len(failed), "ended": ended,
                              "causes": {c: len(r) for c, r in causes.items()}},
         "; ".join(advice) + "; then run the study again with --retry_failed",

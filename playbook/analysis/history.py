@@ -1,7 +1,8 @@
 """`playbook history`: the chain of rounds a study belongs to, as text.
 
 Per round: its directory and name, the question (scientific values, metric),
-the best objective per scientific value, what changed from the round before
+what it counts (the trials of the search by status, the seed reruns apart: analysis.tally),
+the best trial of the search per scientific value, what changed from the round before
 and why (study.json's `previous`), and the decision taken on it
 (decisions.jsonl). Reads the rounds (rounds.chain) and writes nothing.
 """
@@ -11,8 +12,7 @@ from __future__ import annotations
 import os
 
 from playbook.analysis import load as load_lib
-from playbook.analysis import rounds
-from playbook.study.runner import describe
+from playbook.analysis import rounds, tally
 
 
 def round_lines(study_dir: str, number: int, marked: bool) -> list[str]:
@@ -20,17 +20,16 @@ def round_lines(study_dir: str, number: int, marked: bool) -> list[str]:
     study = load_lib.Study.load(study_dir)
     spec = study.spec
     question = ", ".join(f"{k} in {list(v)}" for k, v in spec.scientific)
-    done = int((study.trials["status"] == "done").sum())
+    count = tally.of(study)
     lines = [f"round {number}: {spec.name} ({study.root}){'  <- this study' if marked else ''}",
              f"  question: {question}; {spec.metric} ({spec.goal}); nuisance "
-             f"{', '.join(spec.nuisance) or 'none'}; {spec.designer}, budget {spec.budget}; "
-             f"{done} of {len(study.trials)} trials done"]
-    best = load_lib.best_few(study.trials, study.goal, 1)
-    for scientific in spec.scientific_values():
-        label = describe(scientific)
-        row = best.get(label)
-        text = ("no finished trial" if row is None or row.empty else
-                f"{row.iloc[0]['objective']:.4g} (trial {row.iloc[0]['trial_id']}, step "
+             f"{', '.join(spec.nuisance) or 'none'}; {spec.designer}, budget {spec.budget}",
+             f"  counted: {count.study.text()}"]
+    for label in study.labels:
+        best = count[label]
+        row = study.trials[study.trials["trial_id"] == best.best_trial]
+        text = ("no finished trial" if row.empty else
+                f"{best.best_objective:.4g} (trial {best.best_trial}, step "
                 f"{row.iloc[0]['best_step']} of {row.iloc[0]['max_train_steps']})")
         lines.append(f"  best {label}: {text}")
     for change in spec.previous.get("changes", []):

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import pandas as pd
 
 from playbook import atomic, trial_files
-from playbook.analysis import decisions, diagnostics, plots, rounds
+from playbook.analysis import decisions, diagnostics, plots, rounds, tally
 from playbook.analysis import load as load_lib
 from playbook.analysis.diagnostics import Finding
 from playbook.analysis.load import Study
@@ -200,18 +200,22 @@ def _cell(value) -> str:
 
 
 def _status_table(study: Study) -> str:
-    trials = study.trials
-    statuses = load_lib.STATUSES
+    """Per scientific value, as every view counts (analysis.tally): the trials of the search
+    by status, the seed reruns apart, and the best trial of the search."""
+    count = tally.of(study)
     rows = []
     for label in study.labels:
-        mine = trials[trials["label"] == label]
-        bad = mine[mine["status"].isin(load_lib.INFEASIBLE)]
-        rows.append({"scientific value": label,
-                     **{s: int((mine["status"] == s).sum()) for s in statuses},
+        c = count[label]
+        bad = study.trials[(study.trials["label"] == label) & study.trials["repeats"].isna()
+                           & study.trials["status"].isin(load_lib.INFEASIBLE)]
+        rows.append({"scientific value": label, **dict(c.search),
                      "infeasible by reason": ", ".join(
                          f"{n} {r}" for r, n in load_lib.reasons(bad).items()),
-                     "seed reruns": int(mine["repeats"].notna().sum())})
-    return pd.DataFrame(rows).to_html(index=False, border=0)
+                     "seed reruns (apart)": tally.statuses_text(c.reruns)
+                     if c.rerun_trials else "",
+                     "best trial of the search": c.best_text()})
+    return (f"<p>Counted: {html.escape(count.study.text())}.</p>"
+            + pd.DataFrame(rows).to_html(index=False, border=0))
 
 
 def _findings_html(findings: Sequence[Finding]) -> str:
@@ -228,10 +232,9 @@ def _best_table(study: Study) -> str:
     rows = []
     for label, best in load_lib.best_few(study.trials, study.goal, BEST_TRIALS).items():
         for rank, (_, row) in enumerate(best.iterrows(), start=1):
-            group = study.trials[study.trials["repeats"] == row["trial_id"]]
-            reruns = group[(group["status"] == "done") & group["objective"].notna()]
-            spread = (f"{reruns['objective'].mean():.4g} ± {reruns['objective'].std():.2g} "
-                      f"(n={len(reruns)})" if len(reruns) >= 2 else "")
+            reruns = pd.Series(tally.rerun_values(study.trials, row["trial_id"])[0], dtype=float)
+            spread = (f"{reruns.mean():.4g} ± {reruns.std():.2g} (n={len(reruns)})"
+                      if len(reruns) >= 2 else "")
             nuisance = {k: row[k] for k in study.nuisance_keys if not pd.isna(row[k])}
             rows.append({
                 "scientific value": label, "rank": rank, "trial": row["trial_id"],

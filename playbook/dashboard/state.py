@@ -23,12 +23,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from playbook import trial_files
-from playbook.analysis import decisions, diagnostics
-from playbook.analysis import load as load_lib
+from playbook import atomic, trial_files
+from playbook.analysis import decisions, diagnostics, tally
 from playbook.analysis.load import Study
 from playbook.dashboard import figures
 from playbook.errors import ConfigError
+from playbook.goal import Goal
 from playbook.study.store import StudyStore, check_trial_id
 
 STUDY_FILE = "study.json"
@@ -104,7 +104,7 @@ def study_view(study_dir: str) -> dict[str, Any]:
         "metric": study.metric, "goal": study.goal, "designer": spec.designer,
         "budget": spec.budget, "scientific": study.scientific_keys,
         "nuisance": study.nuisance_keys,
-        "counts": _counts(study.trials),
+        "counts": _counts(tally.of(study).study),
         "progress": progress(study),
         "findings": findings,
         "comparison": _guarded(lambda: decisions.comparison_text(study), "comparison"),
@@ -133,25 +133,30 @@ def group(status: str) -> str:
     return "infeasible" if status == "diverged" else status
 
 
-def _counts(trials: pd.DataFrame) -> dict[str, int]:
-    counts = {g: int((trials["status"].map(group) == g).sum()) for g in GROUPS}
-    return {"total": len(trials), **counts}
+def _counts(count: tally.Count) -> dict[str, Any]:
+    """The trials of the search by status group (`total` of them) and the seed reruns
+    apart, as every view counts them (analysis.tally), with `text` saying so."""
+    def groups(by_status):
+        return {g: sum(n for s, n in by_status.items() if group(s) == g) for g in GROUPS}
+
+    return {"total": count.trials, **groups(count.search),
+            "reruns": {"total": count.rerun_trials, **groups(count.reruns)},
+            "text": count.text()}
 
 
 def progress(study: Study) -> list[dict[str, Any]]:
-    """Per scientific value: its counts, its running trials with their step, its best
-    (of the original trials, as `playbook status`: a seed rerun is not a search result)."""
+    """Per scientific value: its counts, its running trials (seed reruns too) with their
+    step, and its best trial of the search (as `playbook status`: a seed rerun is not a
+    search result)."""
     rows = []
-    ranked = load_lib.ranked(study.trials, study.goal)
+    count = tally.of(study)
     for label in study.labels:
+        c = count[label]
         mine = study.trials[study.trials["label"] == label]
         running = mine[mine["status"] == "running"]
-        done = ranked[ranked["label"] == label]
-        best = None
-        if len(done):
-            top = done.iloc[0]
-            best = {"trial_id": top["trial_id"], "objective": float(top["objective"])}
-        rows.append({"label": label, **_counts(mine), "best": best,
+        best = (None if c.best_trial is None else
+                {"trial_id": c.best_trial, "objective": c.best_objective})
+        rows.append({"label": label, **_counts(c), "best": best,
                      "running_trials": [{"trial_id": r["trial_id"], "step": _plain(r["steps"]),
                                          "max_train_steps": _plain(r["max_train_steps"])}
                                         for _, r in running.iterrows()]})
@@ -231,7 +236,7 @@ def trial_view(study_dir: str, trial_id: str) -> dict[str, Any] | None:
         "config": trial_files.read_config(trial_dir),
         "result": result.to_dict() if (result := trial_files.read_result(trial_dir)) else None,
         "error": _text(store, trial_files.path(trial_dir, trial_files.ERROR_FILE)),
-        "checkpoints": checkpoints(store, trial_dir),
+        "checkpoints": checkpoints(store, trial_dir, study.metric, study.goal),
         "commands": retrain_commands(study_dir, trial_id),
         "curves": _guarded(lambda: json.loads(figures.to_json(figures.curves_figure(
             study, [trial_id], _curve_metrics(study.metric, metrics)))), "curves"),
@@ -243,18 +248,39 @@ def _curve_metrics(metric: str, logged: Sequence[str]) -> list[str]:
     return first + [m for m in logged if m not in first and not m.endswith("per_second")][:4]
 
 
-def checkpoints(store: StudyStore, trial_dir: str) -> dict[str, Any]:
-    """The best checkpoint's path (from result.json) and the checkpoint steps on disk."""
-    result = trial_files.read_result(trial_dir)
+def checkpoints(store: StudyStore, trial_dir: str, metric: str, goal: str) -> dict[str, Any]:
+    """What `checkpoints/` holds, as train/checkpoints.py writes it (one orbax step directory
+    per kept step, `checkpoints/<step>/`; an unfinished save's `<step>.orbax-checkpoint-tmp-*`
+    is not a checkpoint): every kept step, the best (result.json's best checkpoint; while
+    the trial runs, the best of the metrics saved with the steps) and the latest."""
     folder = os.path.join(trial_dir, "checkpoints")
     steps = []
     if os.path.isdir(folder) and store.escapes(folder) is None:
-        for kind in sorted(os.listdir(folder)):
-            path = os.path.join(folder, kind)
-            if os.path.isdir(path):
-                steps += [f"{kind}/{s}" for s in sorted(os.listdir(path)) if s.isdigit()]
-    return {"best": result.best_checkpoint if result else None, "directory": folder,
-            "saved": steps}
+        steps = sorted(int(name) for name in os.listdir(folder)
+                       if name.isdigit() and os.path.isdir(os.path.join(folder, name))
+                       and store.escapes(os.path.join(folder, name)) is None)
+    scored = {}  # the metric saved with each step that competes for best (orbax's file)
+    for step in steps:
+        saved = atomic.read_json(os.path.join(folder, str(step), "metrics", "metrics"))
+        value = saved.get(metric) if isinstance(saved, dict) else None
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            scored[step] = float(value)
+    result = trial_files.read_result(trial_dir)
+    named = os.path.basename(os.path.normpath(result.best_checkpoint)) \
+        if result and result.best_checkpoint else ""
+    best = (int(named) if named.isdigit() and int(named) in steps else
+            max(scored, key=lambda s: (Goal.of(goal).score(scored[s]), s)) if scored else None)
+    latest = steps[-1] if steps else None
+
+    def kept(step: int) -> str:
+        why = [w for w, s in (("best", best), ("latest", latest)) if s == step]
+        return " and ".join(why) or ("saved with its metrics" if step in scored else "")
+
+    return {"directory": folder, "best_step": best, "latest_step": latest,
+            "best": None if best is None else os.path.join(folder, str(best)),
+            "latest": None if latest is None else os.path.join(folder, str(latest)),
+            "saved": [{"step": s, "path": os.path.join(folder, str(s)), "kept_as": kept(s)}
+                      for s in steps]}
 
 
 def retrain_commands(study_dir: str, trial_id: str) -> list[str]:

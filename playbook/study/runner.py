@@ -406,23 +406,6 @@ def best_per_scientific(store: StudyStore, spec: StudySpec) -> list[tuple[dict, 
     return out
 
 
-def counts(store: StudyStore, spec: StudySpec) -> list[tuple[dict, dict[str, int], Any]]:
-    """Per scientific value: counts of its trials in each status (seed reruns apart:
-    'reruns' of them, 'reruns_done' done) and the best trial."""
-    records = store.trials(spec.metric)
-    best = dict((json.dumps(s, sort_keys=True), b) for s, b in best_per_scientific(store, spec))
-    rows = []
-    for scientific in spec.scientific_values():
-        mine = [r for r in records if r.scientific == scientific and r.repeats is None]
-        reruns = [r for r in records if r.scientific == scientific and r.repeats is not None]
-        tally = {status: sum(r.status == status for r in mine)
-                 for status in trial_files.STATUSES}
-        tally["reruns"] = len(reruns)
-        tally["reruns_done"] = sum(r.status == "done" for r in reruns)
-        rows.append((scientific, tally, best[json.dumps(scientific, sort_keys=True)]))
-    return rows
-
-
 def describe(values: dict[str, Any]) -> str:
     return " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                     for k, v in values.items())

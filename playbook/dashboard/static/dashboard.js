@@ -120,8 +120,13 @@ function renderStudy(view) {
     el("p", {id: "counts"},
        el("b", {id: "count-finished", text: String(finished)}), " of ",
        el("span", {id: "count-total", text: String(c.total)}),
-       " trials finished: " + c.done + " done, " + c.infeasible + " infeasible, " + c.failed +
-       " failed, " + c.running + " running, " + c.pending + " pending."),
+       " trials of the search finished: " + c.done + " done, " + c.infeasible + " infeasible, " +
+       c.failed + " failed, " + c.running + " running, " + c.pending + " pending."),
+    el("p", {id: "rerun-counts", text: c.reruns.total
+      ? "Seed reruns, counted apart and never the best: " + c.reruns.total + " (" +
+        c.reruns.done + " done, " + c.reruns.infeasible + " infeasible, " + c.reruns.failed +
+        " failed, " + (c.reruns.running + c.reruns.pending) + " unfinished)."
+      : "No seed reruns."}),
     el("p", {cls: "advice", text: "Directory " + view.root}));
   renderProgress(view);
   renderFindings(view.findings);
@@ -151,12 +156,15 @@ function renderProgress(view) {
       " ")));
     const best = p.best ? el("span", {}, fmt(p.best.objective) + " (", trialLink(p.best.trial_id),
                                   ")") : "-";
-    return [p.label, p.pending, running, p.done, p.infeasible, p.failed, best];
+    const reruns = p.reruns.total ? p.reruns.done + "/" + p.reruns.total : "-";
+    return [p.label, p.pending, running, p.done, p.infeasible, p.failed, reruns, best];
   });
   document.getElementById("progress").replaceChildren(
     el("h2", {text: "Progress per scientific value"}),
+    el("p", {cls: "advice", text: "Trials of the search by status; seed reruns (done/created) " +
+                                  "apart; best: the best trial of the search."}),
     table(["scientific value", "pending", "running (step)", "done", "infeasible", "failed",
-           "best " + view.metric], rows));
+           "seed reruns", "best " + view.metric], rows));
 }
 
 function renderFindings(findings) {
@@ -186,7 +194,7 @@ function renderFigures(figures) {
 
 function renderTrials(view) {
   const headers = ["", "trial", "scientific value", ...view.nuisance, "status", view.metric,
-                   "best step", "steps"];
+                   "best step", "steps", "seed rerun of"];
   const rows = view.trials.map(t => {
     const box = el("input", {type: "checkbox", "data-trial": t.trial_id});
     box.checked = chosen.has(t.trial_id);
@@ -197,7 +205,8 @@ function renderTrials(view) {
     const status = el("span", {cls: "status-" + t.group,
                                text: t.status + (t.reason ? ": " + t.reason : "")});
     return [box, trialLink(t.trial_id), t.label, ...view.nuisance.map(k => t.values[k]), status,
-            t.objective, t.best_step, fmt(t.steps) + "/" + fmt(t.max_train_steps)];
+            t.objective, t.best_step, fmt(t.steps) + "/" + fmt(t.max_train_steps),
+            t.repeats ? trialLink(t.repeats) : ""];
   });
   document.getElementById("trials-table").replaceChildren(table(headers, rows));
 }
@@ -273,9 +282,13 @@ function renderTrial(view) {
   const ck = view.checkpoints;
   document.getElementById("trial-checkpoint").replaceChildren(
     el("h2", {text: "Checkpoints and retraining"}),
-    el("p", {}, "Best checkpoint: ", el("code", {text: ck.best || "(none kept)"})),
-    el("p", {}, "Directory: ", el("code", {text: ck.directory}),
-       " holds " + (ck.saved.join(", ") || "nothing yet")),
+    el("p", {}, "Best checkpoint: ", el("code", {text: ck.best || "(none kept)"}),
+       ck.best_step === null ? "" : " (step " + ck.best_step + ")"),
+    el("p", {}, "Latest checkpoint: ", el("code", {text: ck.latest || "(none kept)"}),
+       ck.latest_step === null ? "" : " (step " + ck.latest_step + ")"),
+    el("p", {id: "checkpoints-saved"}, "Directory: ", el("code", {text: ck.directory}),
+       " holds " + (ck.saved.map(c => "step " + c.step + (c.kept_as ? " (" + c.kept_as + ")" : ""))
+                      .join(", ") || "nothing yet")),
     el("p", {}, el("a", {href: BASE + "trial/" + view.trial_id + "/config.py",
                          text: "trial_" + view.trial_id + ".py"}),
        " (the config for playbook train)"),
