@@ -42,6 +42,8 @@ def _parse(table: str) -> dict[str, tuple[int, int, int, int, int, float | None,
     assert lines[0].startswith("study '") and lines[1].split()[0] == "scientific", table
     rows = {}
     for line in lines[2:]:
+        if line.startswith(("counted: ", "(reruns: ")):  # what the table counts, in words
+            continue
         match = ROW.match(line)
         assert match, f"unparseable status line {line!r}"
         name, *counts, best, trial = match.groups()
