@@ -195,6 +195,7 @@ def get_config():
 """
 
 
+@pytest.mark.slow
 def test_a_study_with_trials_per_program_equals_the_sequential_study(root, tmp_path, capsys):
     config = tmp_path / "study.py"
     config.write_text(STUDY.format(baseline=str(root / "configs/synthetic_mlp.py")))

@@ -53,6 +53,7 @@ def study_config(root):
 # -- (1) a changed config on an existing trial workdir ---------------------------------
 
 
+@pytest.mark.slow
 def test_train_refuses_a_changed_config_on_its_workdir_and_resumes_the_same_one(
         baseline, tmp_path):
     workdir = tmp_path / "trial"
@@ -73,6 +74,7 @@ def test_train_refuses_a_changed_config_on_its_workdir_and_resumes_the_same_one(
 # -- (3) a workdir that is a file ------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["train", "study"])
 def test_a_workdir_that_is_a_file_is_one_line_and_nothing_is_written(command, baseline,
                                                                       study_config, tmp_path):
@@ -139,6 +141,7 @@ def test_a_scientific_value_missing_from_its_branches_is_refused(baseline, tmp_p
 # -- (7) a dry run on an existing study ------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_dry_run_on_an_existing_study_says_what_the_run_would_do(study_config, tmp_path):
     workdir = tmp_path / "s"
     runner.prepare(StudyStore(str(workdir)), StudySpec.load(study_config))  # 8 trials, untrained
@@ -213,6 +216,7 @@ def test_ctrl_c_during_a_study_prints_one_line_with_the_command_that_resumes(stu
     assert len(statuses) == 80 and statuses.count("pending") >= 60  # stopped, not finished
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("executor", ["inline", "processes"])
 def test_sigterm_during_a_study_prints_the_same_line_and_exits_143(executor, tmp_path):
     """A scheduler's or a container's stop (SIGTERM) while a trial trains: the study unwinds

@@ -77,6 +77,7 @@ def _rendered(page, selector):
         selector, "els => els.map(e => [e.id, !!e.querySelector('.main-svg')])")
 
 
+@pytest.mark.slow
 def test_the_dashboard_draws_a_running_study_and_counts_a_trial_that_finishes(served, browser):
     base, root, _ = served
     trial = os.path.join(root, "trials", "0011")
@@ -158,6 +159,7 @@ def test_the_trial_page_lists_its_checkpoints_with_the_best_and_the_latest(serve
     assert "nothing yet" not in text and "2500" not in text
 
 
+@pytest.mark.slow
 def test_the_static_report_draws_its_interactive_figures_offline(served, browser, tmp_path):
     _, root, _ = served
     assert commands.report(root) == 0
@@ -186,6 +188,7 @@ LONG_NUISANCE = {
 }
 
 
+@pytest.mark.slow
 def test_the_report_fits_its_page_without_clipped_titles_or_overlapping_labels(
         tmp_path, browser):
     # Five nuisance keys with long names, and seed reruns: the comparison's lines, the

@@ -171,6 +171,7 @@ def width_study(tmp_path_factory):
     return Study.load(root)
 
 
+@pytest.mark.slow
 def test_compare_names_the_reference_when_the_baseline_value_is_not_in_the_study(
         width_study, capsys):
     capsys.readouterr()

@@ -40,6 +40,7 @@ def statuses(study_dir):
             for t in store.trial_ids()}
 
 
+@pytest.mark.slow
 def test_the_own_trainer_example_runs_a_study_from_the_repository_root(
         tmp_path, monkeypatch, forget_imports, capsys):
     monkeypatch.chdir(ROOT)
@@ -60,6 +61,7 @@ def test_the_own_trainer_example_runs_a_study_from_the_repository_root(
     assert config["width"] == 64 and config["num_train_steps"] == 40
 
 
+@pytest.mark.slow
 def test_the_own_workload_example_trains_trials_together_on_the_loop(
         tmp_path, monkeypatch, forget_imports, capsys):
     from playbook.train import batched
@@ -102,6 +104,7 @@ def check_analysis(study_dir, labels, capsys):
         assert label in out
 
 
+@pytest.mark.slow
 def test_a_trainer_outside_the_repository_is_tuned_under_worker_processes(tmp_path, capsys):
     project = spirals_project(tmp_path / "spirals")
     source = (ROOT / "experiments" / "own_trainer" / "train.py").read_text()
@@ -126,6 +129,7 @@ def test_a_trainer_outside_the_repository_is_tuned_under_worker_processes(tmp_pa
     assert (project / "train.py").read_text() == source
 
 
+@pytest.mark.slow
 def test_a_workload_class_outside_the_repository_is_tuned_under_worker_processes(tmp_path,
                                                                                 capsys):
     project = sine_project(tmp_path / "sine", budget=1)

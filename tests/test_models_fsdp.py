@@ -59,6 +59,7 @@ def runs(tmp_path_factory):
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_fsdp_splits_large_parameters_and_their_optimizer_state_over_the_devices(runs):
     fsdp = runs["fsdp"]
     assert runs["devices"] == 4 and fsdp["status"] == "done"

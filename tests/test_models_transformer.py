@@ -17,6 +17,7 @@ from playbook.errors import ConfigError
 TINY = dict(name="transformer_lm", width=32, depth=2, num_heads=2, mlp_dim=64, max_len=16)
 
 
+@pytest.mark.slow
 def test_logits_at_a_position_do_not_depend_on_later_tokens():
     model = models.build(ConfigDict(TINY), num_classes=20)
     tokens = jax.random.randint(jax.random.key(0), (2, 12), 1, 20)
@@ -40,6 +41,7 @@ def test_width_must_split_over_heads():
         models.build(ConfigDict(dict(TINY, num_heads=3)), num_classes=20)
 
 
+@pytest.mark.slow
 def test_learns_next_token_transitions_of_a_markov_chain():
     source = SyntheticTokens(64, vocab_size=16, seq_len=16, seed=0, follow=0.9)
     data = np.stack([source[i] for i in range(64)])

@@ -105,6 +105,7 @@ def _fit(model, x, labels, steps, learning_rate):
     pytest.param("resnet", marks=pytest.mark.slow),
     pytest.param("resnet_cifar", marks=pytest.mark.slow),
     "vit"])
+@pytest.mark.slow
 def test_tiny_image_model_fits_a_small_batch_and_keeps_float32_logits(name):
     x = jax.random.normal(jax.random.key(0), (8, 16, 16, 3))
     labels = jnp.arange(8) % 4
@@ -118,6 +119,7 @@ def test_tiny_image_model_fits_a_small_batch_and_keeps_float32_logits(name):
     assert has_stats == name.startswith("resnet")
 
 
+@pytest.mark.slow
 def test_batch_statistics_are_updated_in_training_and_used_as_they_are_in_evaluation():
     model = models.build(ConfigDict(TINY["resnet_cifar"]), num_classes=4)
     x = jax.random.normal(jax.random.key(0), (8, 16, 16, 3)) * 2.0 + 3.0

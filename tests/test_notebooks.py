@@ -65,6 +65,7 @@ def _best_original_trial(study_dir) -> tuple[str, dict]:
     return trial_id, trial
 
 
+@pytest.mark.slow
 def test_analyze_study_notebook_draws_every_figure_and_the_findings(study_dir, tmp_path,
                                                                     monkeypatch, root):
     study = shutil.copytree(study_dir, tmp_path / "study")
@@ -92,6 +93,7 @@ def _load_cells(name, cwd, monkeypatch, root, cells=4) -> str:
                    for o in cell.get("outputs", []) if o.get("output_type") == "stream")
 
 
+@pytest.mark.slow
 def test_analyze_study_finds_the_readmes_study_from_the_root_or_colabs(study_dir, tmp_path,
                                                                      monkeypatch, root):
     """Without PLAYBOOK_STUDY_DIR the notebook analyses runs/mnist1d_optimizers, the study
@@ -118,6 +120,7 @@ def test_analyze_study_without_a_study_says_where_it_looked_and_what_to_run(
             "PLAYBOOK_STUDY_DIR to a study directory") in said
 
 
+@pytest.mark.slow
 def test_walkthrough_notebook_analyses_compares_and_adopts(study_dir, tmp_path, monkeypatch,
                                                            root):
     study = shutil.copytree(study_dir, tmp_path / "study")

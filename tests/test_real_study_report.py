@@ -76,6 +76,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shuti
     "google-chrome")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason="no Chromium (Debian: apt-get install chromium)")
 def test_the_report_renders_its_figures_in_headless_chromium(study, tmp_path):
     """The page with its figures and the same page with the figures removed must

@@ -56,6 +56,7 @@ def dry_run(root, tmp_path, capsys, *overrides) -> tuple[int, str, str]:
     return code, out, err.strip()
 
 
+@pytest.mark.slow
 def test_a_shipped_study_runs_a_few_steps_from_the_command_line(root, tmp_path, capsys,
                                                                  monkeypatch):
     workdir = tmp_path / "s"

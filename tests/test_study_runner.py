@@ -202,6 +202,7 @@ def test_two_runners_on_one_study_split_trials_without_duplicates(study_file, tm
 # SIGKILLs of a runner at chosen and random moments: tests/reliability/test_chaos.py.
 
 
+@pytest.mark.slow
 def test_processes_executor_runs_trials_in_worker_processes(study_file, tmp_path):
     workdir = str(tmp_path / "study")
     result, runner_pid = cli_study_pid("--config", study_file(budget=1), "--workdir", workdir,

@@ -68,6 +68,7 @@ def runs(tmp_path_factory):
     return {n: train_on(n, tmp_path_factory.mktemp(f"devices{n}")) for n in (1, 8)}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dispatch", ["fused", "single"])
 def test_one_and_eight_devices_train_the_same_model(runs, dispatch):
     assert (runs[1]["devices"], runs[8]["devices"]) == (1, 8)
@@ -108,6 +109,7 @@ print(json.dumps({"processes": jax.process_count(), "devices": jax.device_count(
 """
 
 
+@pytest.mark.slow
 def test_two_processes_train_the_same_model_as_one_device(runs, tmp_path):
     with socket.socket() as s:
         s.bind(("localhost", 0))

@@ -13,6 +13,7 @@ import sys
 
 import jax
 import numpy as np
+import pytest
 
 from configs import synthetic_mlp
 from playbook import config as config_lib
@@ -67,6 +68,7 @@ def kill_mid_run(workdir, kill_at: int, overrides=None, sig=signal.SIGKILL) -> N
     assert proc.returncode == -sig, proc.stderr[-3000:]
 
 
+@pytest.mark.slow
 def test_a_killed_trial_resumes_to_the_same_result_as_an_uninterrupted_one(tmp_path):
     uninterrupted = loop.train_and_evaluate(config(), tmp_path / "whole")
     killed = tmp_path / "killed"
@@ -92,6 +94,7 @@ def test_a_killed_trial_resumes_to_the_same_result_as_an_uninterrupted_one(tmp_p
     assert [step for step, _ in losses] == list(range(25, 201, 25))
 
 
+@pytest.mark.slow
 def test_a_trial_killed_at_an_evaluation_resumed_by_playbook_train_logs_each_step_once(
         tmp_path):
     killed = tmp_path / "killed"
@@ -143,6 +146,7 @@ def test_a_trial_killed_after_its_last_checkpoint_finishes_without_training(tmp_
     assert dict(loop.TRACE_COUNTS) == traces
 
 
+@pytest.mark.slow
 def test_default_policy_a_trial_killed_before_its_first_save_resumes_from_the_start(tmp_path):
     # Default policy (a latest checkpoint every 60 s): a short trial writes none
     # before its end, so a kill loses its steps; the rerun ends as an uninterrupted run.
@@ -161,6 +165,7 @@ def test_default_policy_a_trial_killed_before_its_first_save_resumes_from_the_st
         whole.best_step, whole.best, whole.final)
 
 
+@pytest.mark.slow
 def test_sigterm_writes_the_best_so_far_before_the_process_ends(tmp_path):
     overrides = {k: v for k, v in OVERRIDES.items() if not k.startswith("checkpoint.")}
     cfg = config_lib.with_values(synthetic_mlp.get_config(), overrides)

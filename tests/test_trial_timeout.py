@@ -177,6 +177,7 @@ def test_the_timeout_is_stored_and_another_one_continues_the_study(project, tmp_
 # -- stopping a trial ---------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_inline_a_hanging_trial_is_stopped_recorded_and_retried(project, tmp_path, capsys):
     directory = project(budget=1)
     study_dir = tmp_path / "study"
@@ -194,6 +195,7 @@ def test_inline_a_hanging_trial_is_stopped_recorded_and_retried(project, tmp_pat
     assert {o[:3] for o in outcomes(study_dir).values()} == {("done", None, 40)}
 
 
+@pytest.mark.slow
 def test_processes_a_killed_worker_costs_only_its_trial(project, tmp_path):
     project(budget=2, step_seconds=0.15)  # 0.6 s per trial that does not hang
     study_dir = tmp_path / "study"
@@ -207,6 +209,7 @@ def test_processes_a_killed_worker_costs_only_its_trial(project, tmp_path):
         assert start["ppid"] == runner_pid and start["pid"] != runner_pid
 
 
+@pytest.mark.slow
 def test_ray_a_hanging_task_is_cancelled_recorded_and_retried(project, tmp_path):
     ray = require("ray", "ray")
     directory = project(budget=1, timeout=3)

@@ -211,6 +211,7 @@ def trained(tmp_path_factory):
     return workdir
 
 
+@pytest.mark.slow
 def test_every_view_counts_the_trials_and_names_the_best_as_the_trial_files_do(
         trained, capsys):
     workdir = trained

@@ -72,6 +72,7 @@ def trained(tmp_path_factory):
 @pytest.mark.parametrize("name", [
     "cifar10", "imagenet_vit", "lm",
     pytest.param("imagenet_resnet", marks=pytest.mark.slow)])
+@pytest.mark.slow
 def test_workload_trains_on_synthetic_data_through_the_train_command(name, trained):
     config, workdir, status = trained(name)
     records = read_metrics(workdir / "metrics.jsonl")

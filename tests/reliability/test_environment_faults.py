@@ -105,6 +105,7 @@ def test_disk_full_when_a_result_is_written_stops_the_study_and_claims_nothing(
     assert [len(a) for a in attempts(workdir).values()] == [1, 2, 1, 1]
 
 
+@pytest.mark.slow
 def test_disk_full_in_a_group_of_trials_stops_the_study_and_claims_nothing(
         reference, tmp_path, capsys):
     """The same with trials trained two per program: no member is recorded failed, and

@@ -15,6 +15,7 @@ import os
 import tempfile
 
 import numpy as np
+import pytest
 from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 from test_analysis_load import write_trial
@@ -72,6 +73,7 @@ outcome = st.tuples(st.sampled_from(("done", "done", "diverged")),
 
 
 @settings(parent=FUZZ, max_examples=int(EXAMPLES * SCALE))
+@pytest.mark.slow
 @given(kwargs=plausible_study(), outcomes=st.lists(outcome, min_size=4, max_size=10),
        shape=st.sampled_from(("random", "unstable", "early")))
 def test_a_drafted_round_always_loads_and_stays_inside_natural_limits(kwargs, outcomes, shape):

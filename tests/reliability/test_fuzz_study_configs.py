@@ -455,6 +455,7 @@ def _check_accepted(spec: StudySpec) -> None:
     assert json.dumps(StudySpec.from_dict(stored).to_dict()) == json.dumps(stored)
 
 
+@pytest.mark.slow
 @settings(FUZZ, max_examples=SPEC_EXAMPLES)
 @given(recipe=study_recipes)
 def test_study_declaration_is_sound_or_a_one_line_config_error(recipe):
@@ -673,6 +674,7 @@ def _run_cli(argv: list[str], workdir: str, watched: list[str]) -> None:
         assert _listing(path) == listing, (argv, f"{path} was written to")
 
 
+@pytest.mark.slow
 @settings(FUZZ, max_examples=CLI_EXAMPLES)
 @given(data=st.data())
 def test_bad_command_line_exits_2_with_one_error_line_and_writes_nothing(files, data):
@@ -701,6 +703,7 @@ def test_broken_study_directories_are_one_line_errors_for_status(files):
             _run_cli(["status", files[name]], os.path.join(tmp, "none"), [files[name]])
 
 
+@pytest.mark.slow  # with the fuzz test it counts
 def test_fuzz_tried_both_accepted_and_rejected_declarations():
     """Runs last in this module: the declaration property saw sound and bad studies alike."""
     if not COUNTS:
