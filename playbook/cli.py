@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -211,6 +212,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if from_shell:
             interrupts.exit_now()
         return interrupts.exit_status()
+    except BrokenPipeError:  # the reader left early (`| head`): end as SIGPIPE would, quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     except ConfigError as e:
         # Messages quote user text verbatim; a line break in it must not split the line.
         message = "\\n".join(str(e).splitlines())

@@ -110,3 +110,21 @@ def test_missing_config_file_and_bad_override_are_config_errors(root, tmp_path, 
     assert cli.main(["study", "--config", str(root / "configs/studies/synthetic_optimizers.py"),
                      "--workdir", str(tmp_path / "s"), "--dry_run", "--config.budget=many"]) == 2
     assert "budget" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["status", "history"])
+def test_a_reader_that_leaves_early_ends_the_command_quietly_with_sigpipes_status(
+        command, tmp_path):
+    from test_analysis_load import write_study, write_trial
+
+    root = write_study(tmp_path / "s", budget=2)
+    for i, opt in enumerate(("nesterov", "adamw")):
+        write_trial(root, f"{i:04d}", {"optimizer": opt},
+                    {"learning_rate": 0.01, "weight_decay": 1e-4})
+    # As `playbook status DIR | head -0`: the pipe's reader is gone before anything is written.
+    process = subprocess.Popen([sys.executable, "-m", "playbook", command, root],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.close()
+    err = process.stderr.read().decode()
+    assert process.wait(timeout=120) == 141  # 128 + SIGPIPE, as a tool SIGPIPE ends
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err
