@@ -277,7 +277,7 @@ class StudySpec:
             external.length_key(config)  # a declared length_key names an integer key
             if external.trainer_of(config):  # its own code: only its reference can be checked
                 external.load_trainer(external.trainer_of(config))
-                collapse.declared(config.get(collapse.CHANCE_KEY, None))
+                collapse.declared_in(config)
                 continue
             try:
                 checks.check(config)

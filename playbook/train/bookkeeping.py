@@ -268,12 +268,7 @@ def chance_of(trial: TrialSetup, frequencies: np.ndarray | None
     return collapse.chance_level(
         trial.metric, trial.goal, frequencies=frequencies,
         workload=workload(trial.dataset) if callable(workload) else None,
-        declared=declared_chance(trial.config), num_valid=len(trial.dataset.valid))
-
-
-def declared_chance(config: ConfigDict) -> float | None:
-    """The config's `metric_chance`: its metric's value at chance, declared by the user."""
-    return collapse.declared(config.get(collapse.CHANCE_KEY, None))
+        declared=collapse.declared_in(trial.config), num_valid=len(trial.dataset.valid))
 
 
 def objective_tag(metric: str) -> str:

@@ -38,7 +38,7 @@ def check(config: ConfigDict) -> None:
             value = _number(config, key)
             if not 0.0 <= value < 1.0:
                 raise ConfigError(f"{key}={value!r} must be in [0, 1)")
-    collapse.declared(config.get(collapse.CHANCE_KEY, None))
+    collapse.declared_in(config)
     optimizers.create(config)
     if not external.is_reference(config_lib.get(config, "workload")):  # else it builds its own
         models.build(config_lib.get(config, "model"), num_classes=2)

@@ -184,6 +184,11 @@ def declared(value) -> float | None:
     return float(value)
 
 
+def declared_in(config: Mapping) -> float | None:
+    """The `metric_chance` a config declares (`declared`), None when it declares none."""
+    return declared(config.get(CHANCE_KEY, None))
+
+
 def ended_at(values: Sequence[float]) -> tuple[float, float]:
     """Where a metric's evaluations ended, and how noisy they were there: the median of
     the last `ENDING` finite ones (a single noisy evaluation is not where a trial is) and

@@ -56,8 +56,6 @@ from playbook.train import metrics as metrics_lib
 from playbook.trial_files import Throughput, TrialResult
 
 WORKDIR = "workdir"  # the function's own directory inside the trial directory
-# Config keys that give a trial's length, when the config declares no `length_key`.
-LENGTH_KEYS = external.LENGTH_KEYS
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +85,7 @@ def train_and_evaluate(config: ConfigDict, trial_dir: str | os.PathLike) -> Tria
             raise  # A full or read-only disk is not the trial's failure: it stays unfinished.
         error = traceback.format_exc()
         log.error("trainer %s failed in %s:\n%s", reference, workdir, error)
-    found = curves_lib.collect(returned, workdir, last_step=_length(config))
+    found = curves_lib.collect(returned, workdir, last_step=external.length(config))
     result = dataclasses.replace(outcome(found, config, metric, goal, error, workdir),
                                  throughput=throughput(found, started, config))
     write_metrics(trial_dir, found, config, result)
@@ -110,12 +108,13 @@ def metric_and_goal(config: ConfigDict) -> tuple[str, str]:
 def outcome(found: curves_lib.Curves, config: ConfigDict, metric: str, goal: str,
             error: str | None, workdir: str) -> TrialResult:
     """The TrialResult of the curves `found` (and of the trainer's `error`, if any)."""
-    length = _length(config)
+    length = external.length(config)
     steps, values = found.curve(metric)
     last = max(found.by_step, default=0)
 
     def result(status: str, best_step: int | None = None, steps_done: int = last,
-               text: str | None = None, reason: str | None = None) -> TrialResult:
+               text: str | None = None, reason: str | None = None,
+               chance: collapse.ChanceLevel | None = None) -> TrialResult:
         # A diverged trial's final evaluation is its last one before the divergence.
         end = steps_done - (status == "diverged")
         usable = {s: m for s, m in found.by_step.items() if s <= end and metric in m}
@@ -123,7 +122,8 @@ def outcome(found: curves_lib.Curves, config: ConfigDict, metric: str, goal: str
         final = usable[max(usable)] if usable else None
         return TrialResult(status=status, best_step=best_step, best=best, final=final,
                            steps=steps_done, max_train_steps=length or last, metric=metric,
-                           goal=goal, error=text, reason=reason)
+                           goal=goal, error=text, reason=reason,
+                           chance=chance.value if chance else None)
 
     if error is not None:
         return result("failed", text=error, reason="exception")
@@ -139,15 +139,13 @@ def outcome(found: curves_lib.Curves, config: ConfigDict, metric: str, goal: str
         log.warning("trial in %s diverged at step %d", workdir, diverged_at)
         return result("diverged", best_step, diverged_at, reason=_reason(found, config,
                                                                           metric, diverged_at))
-    chance = collapse.chance_level(metric, goal, declared=collapse.declared(
-        config.get(collapse.CHANCE_KEY, None)))
+    chance = collapse.chance_level(metric, goal, declared=collapse.declared_in(config))
     verdict = _watch(found, config, length or last).verdict(chance, values)
     if verdict:
         log.warning("trial in %s ended at chance (%s): recorded as %s", workdir,
                     chance.describe() if chance else "its first logged training loss", verdict)
-        return dataclasses.replace(result("diverged", best_step, reason=verdict),
-                                   chance=chance.value if chance else None)
-    return dataclasses.replace(result("done", best_step), chance=chance.value if chance else None)
+        return result("diverged", best_step, reason=verdict, chance=chance)
+    return result("done", best_step, chance=chance)
 
 
 def _reason(found: curves_lib.Curves, config: ConfigDict, metric: str, step: int) -> str:
@@ -234,11 +232,6 @@ def write_metrics(trial_dir: str, found: curves_lib.Curves, config: ConfigDict,
         if result.objective is not None and math.isfinite(result.objective):
             writer.write_tensorboard(result.max_train_steps,
                                      {bookkeeping.objective_tag(result.metric): result.objective})
-
-
-def _length(config: ConfigDict) -> int | None:
-    """The trial's length in steps, from the key `external.length_key` names."""
-    return external.length(config)
 
 
 def _loss_key(config: ConfigDict) -> str | None:
