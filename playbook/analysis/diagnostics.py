@@ -64,13 +64,13 @@ def diagnose(study: Study | str | os.PathLike) -> list[Finding]:
     study = load_lib.as_study(study)
     trials, goal = study.trials, study.goal
     context = study.spec.context()
-    findings = progress(trials)
+    findings = progress(trials, goal)
     findings += chance_unknown(trials, study.metric, _chance_from_labels(study))
     findings += infeasible(trials, study.spec.nuisance, goal, context)
     findings += stability.instability(trials, goal, context)
     findings += boundaries(trials, study.spec.nuisance, goal, context)
     findings += budget(study.spec)
-    length = external.length_key(study.spec.baseline) or "max_train_steps"
+    length = external.length_key(study.spec.baseline) or external.LOOP_LENGTH_KEY
     findings += best_steps(trials, goal, study.curves, study.metric, metric_resolution(study),
                            length)
     findings += curves(study, length=length)
@@ -81,10 +81,10 @@ def diagnose(study: Study | str | os.PathLike) -> list[Finding]:
 # -- progress --------------------------------------------------------------------------
 
 
-def progress(trials: pd.DataFrame) -> list[Finding]:
+def progress(trials: pd.DataFrame, goal: str) -> list[Finding]:
     """Says when the study (its search, or its seed reruns) is still running or no trial of
     the search has finished successfully yet; counted as every view counts (tally)."""
-    c = tally.tally(trials, "minimize").study  # counts only: the goal orders nothing here
+    c = tally.tally(trials, goal).study
     reruns = c.reruns_unfinished
     if c.trials == 0 or c.done == 0:
         return [Finding("info", "no_results", f"no trial of the search has finished "
@@ -260,7 +260,7 @@ def divergence_threshold(trials: pd.DataFrame, key: str, spec: hp.Spec | hp.Bran
 
 
 def best_steps(trials: pd.DataFrame, goal: str, curves: pd.DataFrame | None = None,
-               metric: str = "", resolution: float = 0.0, length: str = "max_train_steps"
+               metric: str = "", resolution: float = 0.0, length: str = external.LOOP_LENGTH_KEY
                ) -> list[Finding]:
     """Playbook: best checkpoints always in the first 10% of training => too many steps;
     consistently in the last 25% => train longer and re-tune the decay.
@@ -335,7 +335,7 @@ def metric_resolution(study: Study) -> float:
     return resolution_of(study.curves.loc[study.curves["metric"].isin(names), "value"])
 
 
-def curves(study: Study, top: int = CURVE_TRIALS, length: str = "max_train_steps"
+def curves(study: Study, top: int = CURVE_TRIALS, length: str = external.LOOP_LENGTH_KEY
            ) -> list[Finding]:
     """Checks the training curves of the best few trials of each scientific value."""
     seen: dict[str, list[tuple[str, float]]] = {}
@@ -398,7 +398,7 @@ _CURVE_ADVICE = {
 
 
 def _curve_finding(code: str, hits: list[tuple[str, float]], checked: int, metric: str,
-                   length: str = "max_train_steps") -> Finding:
+                   length: str = external.LOOP_LENGTH_KEY) -> Finding:
     severity, message, advice = _CURVE_ADVICE[code]
     amounts = [a for _, a in hits]
     amount = min(amounts) if code == "saturated_early" else max(amounts)
