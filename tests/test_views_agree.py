@@ -18,7 +18,7 @@ import statistics
 from collections import Counter
 
 import pytest
-from conftest import ROOT
+from study_templates import two_optimizer_study
 
 from playbook import cli
 from playbook.dashboard import state
@@ -27,24 +27,6 @@ from playbook.study.store import StudyStore
 
 STATUSES = ("pending", "running", "done", "diverged", "failed")
 METRIC = "valid/error_rate"
-# Nesterov's learning rate reaches far past stability: some of its trials diverge.
-STUDY = """
-from playbook import search as hp
-from playbook.study import define
-
-def get_config():
-    return define(
-        baseline={baseline!r},
-        scientific={{"optimizer": ["nesterov", "adamw"]}},
-        nuisance={{
-            "learning_rate": hp.branches("optimizer", {{
-                "nesterov": hp.log(1e-2, 1e3), "adamw": hp.log(1e-3, 3e-2)}}),
-            "weight_decay": hp.log(1e-6, 1e-3),
-        }},
-        fixed={{"max_train_steps": 80, "eval_every_steps": 20, "log_every_steps": 20,
-               "checkpoint.keep_best": 2, "checkpoint.save_latest_every_seconds": 0}},
-        budget=4)
-"""
 LABELS = ("optimizer=nesterov", "optimizer=adamw")
 
 
@@ -198,8 +180,10 @@ def check_views(root, t: Truth, capsys, report_command: bool = True) -> None:
 def trained(tmp_path_factory):
     """The study, trained (one real study for the module)."""
     folder = tmp_path_factory.mktemp("views")
-    config = folder / "study.py"
-    config.write_text(STUDY.format(baseline=str(ROOT / "configs" / "synthetic_mlp.py")))
+    # Nesterov's learning rate reaches far past stability: some of its trials diverge.
+    config = two_optimizer_study(folder / "study.py", budget=4, steps=80, every=20,
+                                 log_every=20, save_latest_every_seconds=0, keep_best=2,
+                                 nesterov_high=1e3)
     workdir = str(folder / "study")
     base = tmp_path_factory.getbasetemp()
     with pytest.MonkeyPatch.context() as patch:  # as conftest's _data_dir, for the module
