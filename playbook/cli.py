@@ -171,9 +171,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             args.trials_per_program = parse_trials_per_program(args.trials_per_program)
         if getattr(args, "trial_timeout", None) is not None:  # before anything is written
-            from playbook.study.executors import check_timeout
+            from playbook.study.spec_parse import parse_trial_timeout
 
-            check_timeout(args.trial_timeout)
+            parse_trial_timeout(args.trial_timeout, flag=True)
         if args.command == "train":
             from playbook.train import main as train_main
             return train_main.run(args.config, extra, args.workdir)

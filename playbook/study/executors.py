@@ -36,7 +36,6 @@ on. How each executor stops one:
 
 from __future__ import annotations
 
-import math
 import os
 import shutil
 import subprocess
@@ -45,6 +44,7 @@ from collections.abc import Callable, Sequence
 from playbook.errors import ConfigError, storage_fault
 from playbook.study import timeouts
 from playbook.study.runner import Unit
+from playbook.study.spec_parse import parse_trial_timeout
 from playbook.study.store import StudyStore
 from playbook.study.workers import Pool
 
@@ -177,12 +177,6 @@ class Ray:
                                         lambda attempt: attempt.get("ray_task") == task))
 
 
-def check_timeout(seconds: float) -> None:
-    if not (math.isfinite(seconds) and seconds > 0):
-        raise ConfigError(f"--trial_timeout must be a positive number of seconds, got "
-                          f"{seconds:g}; e.g. --trial_timeout 600")
-
-
 def create(name: str, workers: int | None = None, address: str | None = None,
            num_cpus: float = 1, num_gpus: float = 0, timeout: float | None = None):
     """The executor `name`; `timeout`: seconds a unit may run (None: no limit)."""
@@ -191,8 +185,7 @@ def create(name: str, workers: int | None = None, address: str | None = None,
     if num_cpus < 0 or num_gpus < 0:
         raise ConfigError(f"--cpus_per_trial and --gpus_per_trial cannot be negative, got "
                           f"{num_cpus} and {num_gpus}")
-    if timeout is not None:
-        check_timeout(timeout)
+    parse_trial_timeout(timeout, flag=True)
     if name == "inline":
         return Inline(timeout)
     if name == "processes":

@@ -295,11 +295,15 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
-def parse_trial_timeout(value: Any) -> float | None:
-    """Seconds per trial before it is stopped, a positive finite number; None: no limit."""
+def parse_trial_timeout(value: Any, flag: bool = False) -> float | None:
+    """Seconds per trial before it is stopped, a positive finite number; None: no limit.
+    `flag`: the value came from the command line (`--trial_timeout`), and the error says so."""
     if value is None:
         return None
     if not _is_number(value) or not math.isfinite(value) or value <= 0:
+        if flag:
+            raise ConfigError(f"--trial_timeout must be a positive number of seconds, got "
+                              f"{value:g}; e.g. --trial_timeout 600")
         raise ConfigError(f"'trial_timeout' must be a positive number of seconds, got "
                           f"{value!r}; e.g. trial_timeout=600, or None for no limit")
     return float(value)
