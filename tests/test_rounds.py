@@ -441,3 +441,20 @@ def test_the_drafted_round_keeps_the_studys_trial_timeout(tmp_path):
     json.dump(stored, open(path, "w"))
     written = rounds.write_next(root)
     assert StudySpec.load(written.config).trial_timeout == 90.0
+
+
+def test_a_range_shared_by_every_scientific_value_is_expanded_one_decade_once(tmp_path):
+    # Both optimizers share one learning-rate range (no branches) and both sit at its top:
+    # the draft expands it one decade, not one decade per scientific value.
+    lrs, wds = _grid(10, 1.1e-4, 9.9e-4), _grid(10, 1e-6, 1e-2)[::-1]
+    root = write_study(tmp_path / "s", scientific={"optimizer": ["nesterov", "adamw"]},
+                       nuisance=LOG_LR, budget=10)
+    for i, (lr, wd) in enumerate(zip(lrs, wds)):
+        for s, opt in enumerate(("nesterov", "adamw")):
+            write_trial(root, f"{2 * i + s:04d}", {"optimizer": opt},
+                        {"learning_rate": lr, "weight_decay": wd},
+                        objective=0.5 - 0.1 * np.log10(lr / 1e-4) + 0.01 * s)
+    drafted = _draft(root)
+    assert drafted.spec.nuisance["learning_rate"] == hp.log(1e-4, 1e-2)
+    (change,) = _changes(drafted, "learning_rate")
+    assert "log [0.0001, 0.001] -> log [0.0001, 0.01]" in change.change

@@ -159,12 +159,14 @@ class Rules:
             self.edges.add(key)
             return  # on a flat axis the best trials sit anywhere: fixed below, not expanded
         self.touched.add(key)
-        done: list[hp.Spec] = []
+        # The ranges in force before any is replaced: a range that several scientific values
+        # share is expanded once, not once more for each value after the first.
+        ranges_in_force: dict[hp.Spec, str] = {}
         for label in finding.numbers["labels"]:
             spec = self.branch(key, label)
-            if spec is None or spec in done:
-                continue
-            done.append(spec)
+            if spec is not None:
+                ranges_in_force.setdefault(spec, label)
+        for spec, label in ranges_in_force.items():
             proposal = ranges.propose(key, spec, side)
             where = _where(key, label, self.nuisance[key])
             if proposal.at_limit:
